@@ -1,0 +1,65 @@
+/*
+ * pt_buf.h: memory buffers and chains of them.
+ *
+ * A buffer describes bytes [pos, last) inside memory [start, end). Output
+ * travels as a chain of buffers so that headers, chunk framing and body
+ * bytes that live in different places go out in one writev() without being
+ * copied together.
+ */
+
+#ifndef PT_BUF_H
+#define PT_BUF_H
+
+#include "pt_core.h"
+#include "pt_palloc.h"
+
+
+struct pt_buf_s {
+    char       *pos;
+    char       *last;
+    char       *start;
+    char       *end;
+    void       *tag;            /* who owns the memory, for recycling  */
+    unsigned    last_buf:1;     /* the last buffer of a body           */
+    unsigned    flush:1;        /* send now, do not wait for more      */
+};
+
+struct pt_chain_s {
+    pt_buf_t     *buf;
+    pt_chain_t   *next;
+};
+
+
+#define pt_buf_size(b)    ((size_t) ((b)->last - (b)->pos))
+#define pt_buf_free(b)    ((size_t) ((b)->end - (b)->last))
+#define pt_buf_reset(b)   ((b)->pos = (b)->last = (b)->start)
+
+
+/* A buffer with `size` bytes of memory from the pool. */
+pt_buf_t *pt_buf_create(pt_pool_t *pool, size_t size);
+
+/* Total bytes waiting in a chain. */
+size_t pt_chain_size(pt_chain_t *cl);
+
+
+/*
+ * A per-process cache of equally sized memory blocks (header buffers, body
+ * buffers), so that connections that come and go do not churn malloc and
+ * an idle keep-alive connection holds no buffer at all.
+ */
+typedef struct {
+    size_t      size;
+    pt_uint_t   max_free;
+    pt_uint_t   nfree;
+    pt_uint_t   nused;
+    void       *free;           /* singly linked through the blocks */
+} pt_block_cache_t;
+
+void pt_block_cache_init(pt_block_cache_t *bc, size_t size,
+    pt_uint_t max_free);
+void *pt_block_get(pt_block_cache_t *bc);
+void pt_block_put(pt_block_cache_t *bc, void *block);
+void pt_block_cache_drain(pt_block_cache_t *bc);
+
+
+#endif /* PT_BUF_H */

@@ -1,0 +1,356 @@
+/*
+ * pt_http.h: HTTP requests, phases, filters and the http core module.
+ *
+ * A request moves through the phases of SPEC 3 in order. Each phase holds
+ * handlers sorted by (priority, module name); a handler returns
+ *   PT_CONTINUE (PT_OK)  go on with the next handler,
+ *   PT_DONE              a response is being produced; stop the phases,
+ *   PT_AGAIN             suspended: it will call pt_http_run_phases(r)
+ *                        when its event arrives, which re-runs it,
+ *   a status >= 100      answer with that error (JSON body),
+ *   PT_ERROR             answer 500 (or abort if headers went out).
+ * Whatever happens, the LOG phase runs exactly once per request.
+ *
+ * Output goes through the header filters (in priority order, the core
+ * writes the head last) and the body filters (the core frames chunked and
+ * writes last). Memory for a request comes from its pool; output links
+ * come from a per-request free list so that streaming a body of any size
+ * uses a bounded amount of memory.
+ */
+
+#ifndef PT_HTTP_H
+#define PT_HTTP_H
+
+#include "pt_core.h"
+#include "pt_array.h"
+#include "pt_buf.h"
+#include "pt_conf.h"
+#include "pt_connection.h"
+#include "pt_cycle.h"
+#include "pt_http_chunked.h"
+#include "pt_http_parse.h"
+#include "pt_log.h"
+#include "pt_module.h"
+
+
+typedef enum {
+    PT_HTTP_POST_READ_PHASE = 0,
+    PT_HTTP_ROUTE_PHASE,
+    PT_HTTP_REWRITE_PHASE,
+    PT_HTTP_PREACCESS_PHASE,
+    PT_HTTP_ACCESS_PHASE,
+    PT_HTTP_LIMIT_PHASE,
+    PT_HTTP_PRECONTENT_PHASE,
+    PT_HTTP_CONTENT_PHASE,
+    PT_HTTP_LOG_PHASE,
+    PT_HTTP_NPHASES
+} pt_http_phase_e;
+
+
+typedef int  (*pt_http_handler_pt)(pt_http_request_t *r);
+typedef int  (*pt_http_connect_handler_pt)(pt_connection_t *c);
+typedef int  (*pt_http_header_filter_pt)(pt_http_request_t *r);
+typedef int  (*pt_http_body_filter_pt)(pt_http_request_t *r,
+                                       pt_chain_t **chain);
+typedef void (*pt_http_event_handler_pt)(pt_http_request_t *r);
+
+
+/* A configured listener. */
+typedef struct {
+    pt_addr_t         addr;
+    pt_int_t          backlog;
+    void            **ctx;        /* module configs at listen scope     */
+    pt_yaml_node_t   *node;
+    unsigned          admin:1;
+} pt_http_listen_t;
+
+
+/* A route: one entry of `routes:` (or a built-in admin endpoint). */
+typedef struct {
+    pt_str_t            name;
+    pt_uint_t           index;
+    pt_yaml_node_t     *node;
+    void              **conf;          /* module configs at route scope   */
+    pt_http_handler_pt  content;       /* the route's one action          */
+    const char         *content_key;   /* which key set it, for errors    */
+    pt_yaml_node_t     *content_node;
+    unsigned            admin:1;
+} pt_route_t;
+
+
+/* Settings of the http core at global scope (limits, listeners, routes)
+ * and the phase engine built from every module's registrations. */
+typedef struct {
+    pt_int_t           max_connections;
+    pt_msec_t          header_timeout;
+    pt_msec_t          body_timeout;
+    pt_msec_t          idle_timeout;
+    pt_msec_t          send_timeout;
+    pt_msec_t          graceful_timeout;
+    size_t             max_header_size;
+    size_t             max_body_size;
+    pt_int_t           max_headers;
+
+    pt_array_t         listens;        /* pt_http_listen_t *              */
+    pt_array_t         routes;         /* pt_route_t *                    */
+    pt_array_t         admin_routes;   /* pt_route_t * (built-in)         */
+    pt_array_t         trusted;        /* pt_cidr_t                       */
+    pt_yaml_node_t    *admin_node;
+
+    /* Phase engine. */
+    pt_array_t         regs;           /* registrations, unsorted         */
+    void              *engine;         /* pt_http_phase_engine_t          */
+} pt_http_main_conf_t;
+
+typedef struct {
+    pt_msec_t          timeout;        /* whole-request deadline, 0: none */
+} pt_http_route_conf_t;
+
+
+typedef struct {
+    pt_array_t          headers;       /* pt_http_header_t                */
+    pt_http_header_t   *host;
+    pt_http_header_t   *content_length;
+    pt_http_header_t   *transfer_encoding;
+    pt_http_header_t   *connection;
+    pt_http_header_t   *expect;
+    pt_http_header_t   *upgrade;
+    pt_http_header_t   *te;
+    pt_http_header_t   *x_request_id;
+    pt_http_header_t   *x_forwarded_for;
+    pt_http_header_t   *user_agent;
+    pt_http_header_t   *referer;
+    int64_t             content_length_n;   /* -1: none                   */
+    unsigned            chunked:1;
+} pt_http_headers_in_t;
+
+typedef struct {
+    unsigned            status;
+    pt_array_t          headers;       /* pt_http_header_t                */
+    int64_t             content_length_n;   /* -1: unknown                */
+} pt_http_headers_out_t;
+
+
+typedef struct pt_http_connection_s  pt_http_connection_t;
+
+struct pt_http_connection_s {
+    pt_http_listen_t    *listen;
+    pt_buf_t            *buf;          /* head buffer (from the cache)    */
+    pt_http_request_t   *request;      /* the current one, if any         */
+    pt_buf_t             buf_desc;
+    pt_msec_t            head_start;   /* when the current head began     */
+};
+
+
+/* Request body reader state (pt_http_body.c). */
+typedef struct {
+    int64_t             rest;          /* Content-Length bytes still due  */
+    uint64_t            received;      /* decoded bytes so far            */
+    pt_http_chunked_t   chunked;
+    pt_str_t            chunked_pending; /* decoded, not yet copied out   */
+    pt_buf_t           *raw;           /* chunked: raw bytes read         */
+    unsigned            started:1;
+    unsigned            done:1;
+    unsigned            discarding:1;
+} pt_http_body_t;
+
+
+struct pt_http_request_s {
+    pt_connection_t          *connection;
+    pt_http_connection_t     *hc;
+    pt_pool_t                *pool;
+    pt_http_main_conf_t      *hmcf;
+
+    pt_http_request_line_t    line;     /* as parsed: method, target, ... */
+    unsigned                  method;   /* PT_HTTP_GET, ...               */
+    pt_str_t                  method_name;
+    pt_str_t                  path;     /* normalized; rewrites change it */
+    pt_str_t                  query;
+    unsigned                  has_query:1;
+    pt_str_t                  host;     /* lower-cased, without port      */
+    pt_str_t                  request_id;
+    pt_str_t                  consumer; /* set by auth                    */
+
+    pt_http_headers_in_t      headers_in;
+    pt_http_headers_out_t     headers_out;
+
+    pt_route_t               *route;
+    pt_http_handler_pt        content_handler;   /* the route's, unless a
+                                                    PRECONTENT handler
+                                                    replaced it          */
+    int                       captures[20];   /* regex path captures      */
+    pt_uint_t                 ncaptures;
+    pt_str_t                  captures_subject;
+
+    pt_uint_t                 phase_index;
+    void                    **ctx;       /* per-module request state      */
+
+    pt_http_event_handler_pt  read_event_handler;
+    pt_http_event_handler_pt  write_event_handler;
+
+    pt_http_body_t            body;
+
+    pt_chain_t               *out;       /* written, not yet sent         */
+    pt_chain_t               *free_links;
+
+    /* For the log. */
+    pt_msec_t                 start_msec;
+    uint64_t                  start_usec;
+    uint64_t                  bytes_sent_start;  /* c->sent at the start  */
+    unsigned                  status;     /* what the client got          */
+    pt_str_t                  upstream_name;
+    pt_str_t                  upstream_addr;
+    int64_t                   upstream_usec;     /* -1: no upstream       */
+
+    unsigned                  version:8;      /* 10 or 11                 */
+    unsigned                  keepalive:1;
+    unsigned                  header_sent:1;  /* the head reached output  */
+    unsigned                  response_done:1;/* last buffer handed off   */
+    unsigned                  logged:1;
+    unsigned                  expect_continue:1;
+    unsigned                  continue_sent:1;
+    unsigned                  chunked_out:1;  /* body framed chunked      */
+    unsigned                  no_body:1;      /* HEAD, 204, 304           */
+    unsigned                  error:1;        /* aborted                  */
+    unsigned                  client_aborted:1;
+    unsigned                  finalizing:1;
+};
+
+
+/* The http core module and access to its config. */
+extern pt_module_t  pt_http_module;
+
+#define pt_http_main_conf(cycle) \
+    ((pt_http_main_conf_t *) (cycle)->conf[pt_http_module.index])
+
+#define pt_http_get_module_ctx(r, m)     ((r)->ctx[(m).index])
+#define pt_http_set_module_ctx(r, c, m)  ((r)->ctx[(m).index] = (c))
+#define pt_http_route_conf(r, m) \
+    ((r)->route ? (r)->route->conf[(m).index] : NULL)
+
+pt_msec_t pt_http_graceful_timeout(pt_cycle_t *cycle);
+pt_uint_t pt_http_max_connections(pt_cycle_t *cycle);
+
+
+/* Registration, in postconfig. Lower priority numbers run first within a
+ * phase; ties go by module name. Filters run from the highest priority
+ * to the lowest, so a filter at 900 sees what the upstream sent and one
+ * at 100 sees the final form (nginx's order, made explicit). */
+int pt_http_phase_add(pt_conf_t *cf, pt_http_phase_e phase,
+    pt_http_handler_pt h, int prio, pt_module_t *m);
+int pt_http_connect_add(pt_conf_t *cf, pt_http_connect_handler_pt h,
+    int prio, pt_module_t *m);
+int pt_http_header_filter_add(pt_conf_t *cf, pt_http_header_filter_pt f,
+    int prio, pt_module_t *m);
+int pt_http_body_filter_add(pt_conf_t *cf, pt_http_body_filter_pt f,
+    int prio, pt_module_t *m);
+
+/* Sort the registrations into the engine (after every postconfig). */
+int pt_http_build_engine(pt_conf_t *cf);
+
+/* Print the phase table (portico -V). */
+void pt_http_print_phases(pt_cycle_t *cycle, FILE *out);
+
+/* Make a route's action; two actions on one route are an error. */
+int pt_route_set_content(pt_conf_t *cf, pt_yaml_node_t *node,
+    const char *key, pt_http_handler_pt h);
+
+/* Register a built-in endpoint of the admin listener (exact path). */
+pt_route_t *pt_http_admin_route_add(pt_conf_t *cf, const char *path,
+    pt_http_handler_pt h);
+
+
+/* Request lifecycle (pt_http_request.c). */
+void pt_http_init_connection(pt_connection_t *c);
+void pt_http_run_phases(pt_http_request_t *r);
+void pt_http_finalize(pt_http_request_t *r, int rc);
+void pt_http_request_handler_read(pt_event_t *ev);
+void pt_http_request_handler_write(pt_event_t *ev);
+void pt_http_block_reading(pt_http_request_t *r);
+void pt_http_log_request(pt_http_request_t *r, int level, const char *fmt,
+    ...) PT_PRINTF(3, 4);
+
+/* Headers. */
+pt_http_header_t *pt_http_header_find(pt_array_t *headers, const char *name,
+    size_t len);
+int pt_http_header_out_add(pt_http_request_t *r, const char *name,
+    size_t nlen, const char *value, size_t vlen);
+int pt_http_header_out_set(pt_http_request_t *r, const char *name,
+    size_t nlen, const char *value, size_t vlen);
+void pt_http_header_out_remove(pt_http_request_t *r, const char *name,
+    size_t nlen);
+/* 1 for hop-by-hop fields (RFC 9110 7.6.1), plus any named in the
+ * message's Connection header. */
+int pt_http_is_hop_by_hop(const pt_str_t *name, const pt_str_t *connection);
+
+/* Output (pt_http_output.c). */
+int pt_http_send_header(pt_http_request_t *r);
+int pt_http_output(pt_http_request_t *r, pt_chain_t *in);
+int pt_http_flush(pt_http_request_t *r);
+pt_chain_t *pt_http_link_get(pt_http_request_t *r);
+void pt_http_link_free(pt_http_request_t *r, pt_chain_t *cl);
+/* A complete small response: status, content type and body. */
+int pt_http_send_response(pt_http_request_t *r, unsigned status,
+    const char *type, const char *body, size_t len);
+/* The JSON error response of SPEC 5. */
+int pt_http_send_error(pt_http_request_t *r, unsigned status);
+
+/* Request body (pt_http_body.c). Decodes into dst; returns PT_OK with
+ * *n > 0, PT_AGAIN (r->read_event_handler is called when more arrives),
+ * PT_DONE at the end of the body, an HTTP status (400 413 408), or
+ * PT_ERROR when the client went away. */
+int pt_http_read_body(pt_http_request_t *r, char *dst, size_t size,
+    size_t *n);
+int pt_http_has_body(pt_http_request_t *r);
+/* Read and drop the rest of the body so the connection can be reused;
+ * PT_OK when done, PT_AGAIN, or PT_ERROR (close it). */
+int pt_http_discard_body(pt_http_request_t *r);
+
+
+/* Variables and templates (pt_http_vars.c). */
+typedef int (*pt_http_var_get_pt)(pt_http_request_t *r, const pt_str_t *arg,
+    pt_str_t *value);
+
+typedef struct {
+    const char           *name;       /* "host", or "header." for a family */
+    pt_http_var_get_pt    get;
+    unsigned              prefix:1;   /* name is a family: header.NAME     */
+} pt_http_var_t;
+
+/* Register variables, in a module's preconfig (before any template is
+ * compiled). The core's own are added by pt_http_vars_preconfig(). */
+int pt_http_vars_preconfig(pt_conf_t *cf);
+
+int pt_http_var_add(pt_conf_t *cf, const pt_http_var_t *var);
+
+/* Compile "${name}" templates once at load; NULL after pt_conf_error. */
+pt_template_t *pt_template_compile(pt_conf_t *cf, pt_yaml_node_t *node);
+int pt_template_eval(pt_http_request_t *r, const pt_template_t *t,
+    pt_str_t *out);
+/* True when the template is plain text (no variables). */
+int pt_template_is_literal(const pt_template_t *t, pt_str_t *text);
+int pt_conf_set_template(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+
+/* ${remote_addr}: the client, or the first untrusted hop of
+ * X-Forwarded-For when the peer is in trusted_proxies. */
+int pt_http_remote_addr(pt_http_request_t *r, pt_str_t *addr);
+
+/* Internal to the http core: run a kind of registered handler. */
+int pt__http_run_connect(pt_connection_t *c);
+void pt__http_run_log(pt_http_request_t *r);
+int pt__http_run_header_filters(pt_http_request_t *r);
+int pt__http_run_body_filters(pt_http_request_t *r, pt_chain_t **chain);
+
+/* Handlers the http core registers itself. */
+int pt_http_request_id(pt_http_request_t *r);
+int pt_http_chunked_filter(pt_http_request_t *r, pt_chain_t **chain);
+
+/* Per-worker block caches for head and body buffers. */
+extern pt_block_cache_t  pt_http_head_blocks;
+extern pt_block_cache_t  pt_http_body_blocks;
+
+#define PT_HTTP_BODY_BUFFER   (64 * 1024)
+
+
+#endif /* PT_HTTP_H */

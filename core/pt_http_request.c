@@ -1,0 +1,1099 @@
+/*
+ * pt_http_request.c: the life of an HTTP/1.1 connection and its requests:
+ * read and check the head, run the phases, finish, keep alive or close.
+ *
+ * Framing rules that guard against request smuggling live here, not in
+ * the tokenizer: both Content-Length and Transfer-Encoding, conflicting
+ * lengths, a final coding other than chunked, or a missing Host all end
+ * with 400 and a closed connection.
+ */
+
+#include <sys/socket.h>
+
+#include "pt_http.h"
+#include "pt_http_path.h"
+#include "pt_process.h"
+#include "pt_string.h"
+#include "pt_time.h"
+
+
+#define PT_HTTP_REQUEST_POOL    4096
+#define PT_LINGERING_MSEC       5000
+#define PT_LINGERING_IDLE_MSEC  2000
+
+pt_block_cache_t  pt_http_head_blocks;
+pt_block_cache_t  pt_http_body_blocks;
+
+static pt_http_header_t  *pt_http_scratch_headers;
+static size_t             pt_http_scratch_n;
+
+static void pt_http_conn_read(pt_event_t *rev);
+static void pt_http_conn_write(pt_event_t *wev);
+static void pt_http_wait_request(pt_connection_t *c);
+static pt_http_request_t *pt_http_create_request(pt_connection_t *c);
+static void pt_http_read_head(pt_http_request_t *r);
+static int pt_http_process_head(pt_http_request_t *r, size_t head_end);
+static int pt_http_process_headers(pt_http_request_t *r);
+static void pt_http_writer(pt_http_request_t *r);
+static void pt_http_request_done(pt_http_request_t *r);
+static void pt_http_discarding(pt_http_request_t *r);
+static void pt_http_keepalive(pt_http_request_t *r);
+static void pt_http_terminate(pt_http_request_t *r);
+static void pt_http_free_request(pt_http_request_t *r);
+static void pt_http_close_connection(pt_connection_t *c);
+static void pt_http_lingering_close(pt_connection_t *c);
+static void pt_http_lingering_handler(pt_event_t *rev);
+static void pt_http_set_idle(pt_connection_t *c, int idle);
+
+
+typedef struct {
+    pt_http_head_scan_t   scan;
+} pt_http_head_state_t;
+
+
+/* Per worker: the buffer caches and the scratch array headers are parsed
+ * into before the exact number is copied to the request pool. */
+static int
+pt_http_worker_buffers(void)
+{
+    pt_http_main_conf_t  *hmcf;
+
+    if (pt_http_scratch_headers) {
+        return PT_OK;
+    }
+
+    hmcf = pt_http_main_conf(pt_cycle);
+
+    pt_block_cache_init(&pt_http_head_blocks, hmcf->max_header_size, 256);
+    pt_block_cache_init(&pt_http_body_blocks, PT_HTTP_BODY_BUFFER, 64);
+
+    pt_http_scratch_n = (size_t) hmcf->max_headers;
+    pt_http_scratch_headers = calloc(pt_http_scratch_n,
+                                     sizeof(pt_http_header_t));
+
+    return pt_http_scratch_headers ? PT_OK : PT_ERROR;
+}
+
+
+void
+pt_http_init_connection(pt_connection_t *c)
+{
+    pt_http_connection_t  *hc;
+    pt_http_main_conf_t   *hmcf;
+
+    if (pt_http_worker_buffers() != PT_OK) {
+        pt_http_close_connection(c);
+        return;
+    }
+
+    hmcf = pt_http_main_conf(pt_cycle);
+
+    hc = pt_pcalloc(c->pool, sizeof(pt_http_connection_t));
+    if (hc == NULL) {
+        pt_http_close_connection(c);
+        return;
+    }
+
+    hc->listen = c->listening->conf;
+    c->data = hc;
+
+    if (pt__http_run_connect(c) != PT_OK) {
+        pt_http_close_connection(c);
+        return;
+    }
+
+    c->read->handler = pt_http_conn_read;
+    c->write->handler = pt_http_conn_write;
+
+    if (pt_event_add_conn(c) != PT_OK) {
+        pt_http_close_connection(c);
+        return;
+    }
+
+    pt_http_set_idle(c, 1);
+    hc->head_start = pt_current_msec;
+    pt_timer_add(c->read, hmcf->header_timeout);
+}
+
+
+static void
+pt_http_set_idle(pt_connection_t *c, int idle)
+{
+    if (c->idle == (unsigned) idle) {
+        return;
+    }
+
+    c->idle = idle ? 1 : 0;
+
+    if (idle) {
+        pt_connections_idle++;
+    } else {
+        pt_connections_idle--;
+    }
+}
+
+
+static void
+pt_http_conn_read(pt_event_t *rev)
+{
+    pt_connection_t       *c;
+    pt_http_connection_t  *hc;
+
+    c = rev->data;
+    hc = c->data;
+
+    if (hc->request) {
+        hc->request->read_event_handler(hc->request);
+        return;
+    }
+
+    pt_http_wait_request(c);
+}
+
+
+static void
+pt_http_conn_write(pt_event_t *wev)
+{
+    pt_connection_t       *c;
+    pt_http_connection_t  *hc;
+
+    c = wev->data;
+    hc = c->data;
+
+    if (hc->request) {
+        hc->request->write_event_handler(hc->request);
+    }
+}
+
+
+static int
+pt_http_get_head_buffer(pt_connection_t *c)
+{
+    char                  *mem;
+    pt_http_connection_t  *hc;
+
+    hc = c->data;
+
+    if (hc->buf) {
+        return PT_OK;
+    }
+
+    mem = pt_block_get(&pt_http_head_blocks);
+    if (mem == NULL) {
+        return PT_ERROR;
+    }
+
+    hc->buf = &hc->buf_desc;
+    hc->buf->start = mem;
+    hc->buf->pos = mem;
+    hc->buf->last = mem;
+    hc->buf->end = mem + pt_http_head_blocks.size;
+
+    return PT_OK;
+}
+
+
+static void
+pt_http_put_head_buffer(pt_connection_t *c)
+{
+    pt_http_connection_t  *hc;
+
+    hc = c->data;
+
+    if (hc->buf) {
+        pt_block_put(&pt_http_head_blocks, hc->buf->start);
+        hc->buf = NULL;
+    }
+}
+
+
+/* Waiting for the first byte of a request: fresh or kept-alive. */
+static void
+pt_http_wait_request(pt_connection_t *c)
+{
+    ssize_t                n;
+    pt_event_t            *rev;
+    pt_http_request_t     *r;
+    pt_http_connection_t  *hc;
+    pt_http_main_conf_t   *hmcf;
+
+    rev = c->read;
+    hc = c->data;
+
+    if (rev->timedout) {
+        /* Nothing was sent: a silent close, as for any idle client. */
+        pt_http_close_connection(c);
+        return;
+    }
+
+    if (hc->buf == NULL || hc->buf->last == hc->buf->pos) {
+        /* Draining or short of slots (c->close): an idle keep-alive
+         * connection is closed unless its next request is already
+         * here, so look even without a readiness event. */
+        if (!rev->ready && !c->close) {
+            return;
+        }
+
+        if (pt_http_get_head_buffer(c) != PT_OK) {
+            pt_http_close_connection(c);
+            return;
+        }
+
+        n = c->recv(c, hc->buf->last, (size_t) (hc->buf->end
+                                                 - hc->buf->last));
+
+        if (n == PT_AGAIN) {
+            /* An idle connection holds no buffer. */
+            pt_http_put_head_buffer(c);
+
+            if (c->close) {
+                pt_http_close_connection(c);
+            }
+            return;
+        }
+
+        if (n == 0 || n == PT_ERROR) {
+            pt_http_close_connection(c);
+            return;
+        }
+
+        hc->buf->last += n;
+    }
+
+    /* A request starts: its head must now arrive within header_timeout. */
+    if (c->requests > 0) {
+        hmcf = pt_http_main_conf(pt_cycle);
+        hc->head_start = pt_current_msec;
+        pt_timer_add(rev, hmcf->header_timeout);
+    }
+
+    pt_http_set_idle(c, 0);
+    pt_reusable_connection(c, 0);
+
+    r = pt_http_create_request(c);
+    if (r == NULL) {
+        pt_http_close_connection(c);
+        return;
+    }
+
+    pt_http_read_head(r);
+}
+
+
+static pt_http_request_t *
+pt_http_create_request(pt_connection_t *c)
+{
+    pt_pool_t             *pool;
+    pt_http_request_t     *r;
+    pt_http_connection_t  *hc;
+    pt_http_head_state_t  *hs;
+
+    hc = c->data;
+
+    pool = pt_pool_create(PT_HTTP_REQUEST_POOL);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    r = pt_pcalloc(pool, sizeof(pt_http_request_t)
+                         + sizeof(pt_http_head_state_t));
+    if (r == NULL) {
+        goto failed;
+    }
+
+    r->pool = pool;
+    r->connection = c;
+    r->hc = hc;
+    r->hmcf = pt_http_main_conf(pt_cycle);
+
+    r->ctx = pt_pcalloc(pool, pt_modules_n * sizeof(void *));
+    if (r->ctx == NULL) {
+        goto failed;
+    }
+
+    if (pt_array_init(&r->headers_out.headers, pool, 8,
+                      sizeof(pt_http_header_t)) != PT_OK)
+    {
+        goto failed;
+    }
+
+    r->headers_in.content_length_n = -1;
+    r->headers_out.content_length_n = -1;
+    r->upstream_usec = -1;
+    r->version = 11;
+    r->start_msec = pt_current_msec;
+    r->start_usec = pt_monotonic_usec();
+    r->bytes_sent_start = c->sent;
+    r->read_event_handler = pt_http_read_head;
+    r->write_event_handler = pt_http_block_reading;
+
+    hs = (pt_http_head_state_t *) (r + 1);
+    memset(hs, 0, sizeof(pt_http_head_state_t));
+
+    c->requests++;
+    hc->request = r;
+
+    return r;
+
+failed:
+
+    pt_pool_destroy(pool);
+    return NULL;
+}
+
+
+/* Read until the whole head is in the buffer, then check it. */
+static void
+pt_http_read_head(pt_http_request_t *r)
+{
+    int                    rc;
+    ssize_t                n;
+    pt_buf_t              *b;
+    pt_event_t            *rev;
+    pt_connection_t       *c;
+    pt_http_head_state_t  *hs;
+
+    c = r->connection;
+    rev = c->read;
+    b = r->hc->buf;
+    hs = (pt_http_head_state_t *) (r + 1);
+
+    if (rev->timedout) {
+        r->keepalive = 0;
+        pt_http_finalize(r, 408);
+        return;
+    }
+
+    for ( ;; ) {
+        rc = pt_http_scan_head(&hs->scan, b->pos, (size_t) (b->last - b->pos));
+
+        if (rc == PT_OK) {
+            break;
+        }
+
+        if (b->last == b->end) {
+            r->keepalive = 0;
+            pt_http_finalize(r, hs->scan.line_end == 0 ? 414 : 431);
+            return;
+        }
+
+        if (!rev->ready) {
+            return;
+        }
+
+        n = c->recv(c, b->last, (size_t) (b->end - b->last));
+
+        if (n == PT_AGAIN) {
+            return;
+        }
+
+        if (n == 0 || n == PT_ERROR) {
+            /* The client gave up half-way through its head. */
+            r->client_aborted = 1;
+            pt_http_terminate(r);
+            return;
+        }
+
+        b->last += n;
+    }
+
+    pt_timer_del(rev);
+
+    rc = pt_http_process_head(r, hs->scan.head_end);
+
+    if (rc != PT_OK) {
+        r->keepalive = 0;
+        pt_http_finalize(r, rc);
+        return;
+    }
+
+    r->read_event_handler = pt_http_block_reading;
+    r->write_event_handler = pt_http_block_reading;
+
+    pt_http_run_phases(r);
+}
+
+
+static int
+pt_http_process_head(pt_http_request_t *r, size_t head_end)
+{
+    int                    rc;
+    size_t                 n, len;
+    char                  *path;
+    pt_buf_t              *b;
+    pt_http_head_state_t  *hs;
+
+    b = r->hc->buf;
+    hs = (pt_http_head_state_t *) (r + 1);
+
+    n = pt_http_scratch_n;
+
+    rc = pt_http_parse_request_head(b->pos, &hs->scan, &r->line,
+                                    pt_http_scratch_headers, &n);
+
+    /* Whatever the outcome, the head is consumed: pipelined bytes and the
+     * body start right after it. */
+    b->pos += head_end;
+
+    if (rc != PT_OK) {
+        return rc;
+    }
+
+    r->version = r->line.version;
+    r->method = r->line.method;
+    r->method_name = r->line.method_name;
+    r->query = r->line.query;
+    r->has_query = r->line.has_query;
+
+    if (pt_array_init(&r->headers_in.headers, r->pool, n ? n : 1,
+                      sizeof(pt_http_header_t)) != PT_OK)
+    {
+        return PT_ERROR;
+    }
+
+    memcpy(r->headers_in.headers.elts, pt_http_scratch_headers,
+           n * sizeof(pt_http_header_t));
+    r->headers_in.headers.nelts = n;
+
+    if (r->line.form == PT_HTTP_FORM_ORIGIN
+        || r->line.form == PT_HTTP_FORM_ABSOLUTE)
+    {
+        len = r->line.path.len;
+        path = pt_pnalloc(r->pool, len + 1);
+        if (path == NULL) {
+            return PT_ERROR;
+        }
+
+        if (pt_http_normalize_path(r->line.path.data, len, path, &len)
+            != PT_OK)
+        {
+            return 400;
+        }
+
+        path[len] = '\0';
+        r->path.data = path;
+        r->path.len = len;
+
+    } else if (r->method == PT_HTTP_CONNECT) {
+        return 501;
+
+    } else {
+        r->path = r->line.path;     /* "*" of OPTIONS */
+    }
+
+    return pt_http_process_headers(r);
+}
+
+
+static int
+pt_http_host_valid(const char *h, size_t len, pt_str_t *host,
+    pt_pool_t *pool)
+{
+    size_t  i, end;
+
+    if (len == 0) {
+        return 0;
+    }
+
+    end = len;
+
+    if (h[0] == '[') {
+        for (i = 1; i < len && h[i] != ']'; i++) {
+            if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')
+                  || (h[i] >= 'A' && h[i] <= 'F') || h[i] == ':'
+                  || h[i] == '.'))
+            {
+                return 0;
+            }
+        }
+
+        if (i == len) {
+            return 0;
+        }
+
+        end = i + 1;
+
+    } else {
+        for (i = 0; i < len && h[i] != ':'; i++) {
+            if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'z')
+                  || (h[i] >= 'A' && h[i] <= 'Z') || h[i] == '-'
+                  || h[i] == '.' || h[i] == '_'))
+            {
+                return 0;
+            }
+        }
+
+        end = i;
+    }
+
+    if (end < len) {
+        if (h[end] != ':') {
+            return 0;
+        }
+
+        for (i = end + 1; i < len; i++) {
+            if (h[i] < '0' || h[i] > '9') {
+                return 0;
+            }
+        }
+
+        if (len - end - 1 > 5) {
+            return 0;
+        }
+    }
+
+    /* A trailing dot names the same host. */
+    if (end > 1 && h[end - 1] == '.') {
+        end--;
+    }
+
+    host->data = pt_pnalloc(pool, end + 1);
+    if (host->data == NULL) {
+        return 0;
+    }
+
+    pt_strlow(host->data, h, end);
+    host->data[end] = '\0';
+    host->len = end;
+
+    return 1;
+}
+
+
+#define pt_hdr_is(h, lit) \
+    ((h)->name.len == sizeof(lit) - 1 \
+     && strncasecmp((h)->name.data, lit, sizeof(lit) - 1) == 0)
+
+static int
+pt_http_process_headers(pt_http_request_t *r)
+{
+    size_t                  i, nhost, ncl, nte;
+    int64_t                 cl, v;
+    pt_str_t               *te;
+    pt_http_header_t       *h;
+    pt_http_headers_in_t   *in;
+
+    in = &r->headers_in;
+    h = in->headers.elts;
+    nhost = 0;
+    ncl = 0;
+    nte = 0;
+    cl = -1;
+
+    for (i = 0; i < in->headers.nelts; i++, h++) {
+
+        switch (pt_tolower(h->name.data[0])) {
+
+        case 'h':
+            if (pt_hdr_is(h, "host")) {
+                in->host = h;
+                nhost++;
+            }
+            break;
+
+        case 'c':
+            if (pt_hdr_is(h, "content-length")) {
+                v = pt_http_parse_content_length(&h->value);
+                if (v < 0 || (cl >= 0 && v != cl)) {
+                    return 400;
+                }
+                cl = v;
+                in->content_length = h;
+                ncl++;
+
+            } else if (pt_hdr_is(h, "connection")) {
+                in->connection = h;
+            }
+            break;
+
+        case 't':
+            if (pt_hdr_is(h, "transfer-encoding")) {
+                in->transfer_encoding = h;
+                nte++;
+            } else if (pt_hdr_is(h, "te")) {
+                in->te = h;
+            }
+            break;
+
+        case 'e':
+            if (pt_hdr_is(h, "expect")) {
+                in->expect = h;
+            }
+            break;
+
+        case 'u':
+            if (pt_hdr_is(h, "upgrade")) {
+                in->upgrade = h;
+            } else if (pt_hdr_is(h, "user-agent")) {
+                in->user_agent = h;
+            }
+            break;
+
+        case 'x':
+            if (pt_hdr_is(h, "x-request-id")) {
+                in->x_request_id = h;
+            } else if (pt_hdr_is(h, "x-forwarded-for")) {
+                in->x_forwarded_for = h;
+            }
+            break;
+
+        case 'r':
+            if (pt_hdr_is(h, "referer")) {
+                in->referer = h;
+            }
+            break;
+        }
+    }
+
+    /* Host: exactly one in HTTP/1.1; absolute-form's authority wins. */
+    if (nhost > 1 || (nhost == 0 && r->version == 11)) {
+        return 400;
+    }
+
+    if (r->line.authority.len) {
+        if (!pt_http_host_valid(r->line.authority.data,
+                                r->line.authority.len, &r->host, r->pool))
+        {
+            return 400;
+        }
+
+    } else if (in->host
+               && !pt_http_host_valid(in->host->value.data,
+                                      in->host->value.len, &r->host,
+                                      r->pool))
+    {
+        return 400;
+    }
+
+    if (nte) {
+        /* Both framings at once is the classic smuggling vector; so is a
+         * chunked body on a 1.0 request. */
+        if (ncl || r->version == 10 || nte > 1) {
+            return 400;
+        }
+
+        te = &in->transfer_encoding->value;
+
+        if (te->len == 7 && strncasecmp(te->data, "chunked", 7) == 0) {
+            in->chunked = 1;
+
+        } else if (pt_http_list_has(te, "chunked", 7)) {
+            /* chunked with another coding: not ours to undo */
+            return 501;
+
+        } else {
+            return 400;    /* the final coding is not chunked */
+        }
+    }
+
+    in->content_length_n = in->chunked ? -1 : cl;
+
+    if (cl > 0 && (uint64_t) cl > (uint64_t) r->hmcf->max_body_size) {
+        return 413;
+    }
+
+    if (r->version == 11) {
+        r->keepalive = in->connection == NULL
+                       || !pt_http_list_has(&in->connection->value,
+                                            "close", 5);
+    } else {
+        r->keepalive = in->connection != NULL
+                       && pt_http_list_has(&in->connection->value,
+                                           "keep-alive", 10);
+    }
+
+    if (in->expect) {
+        if (in->expect->value.len == 12
+            && strncasecmp(in->expect->value.data, "100-continue", 12) == 0)
+        {
+            r->expect_continue = (r->version == 11);
+        } else {
+            return 417;
+        }
+    }
+
+    r->body.rest = in->chunked ? -1 : (cl > 0 ? cl : 0);
+    r->body.done = !in->chunked && cl <= 0;
+
+    return PT_OK;
+}
+
+
+void
+pt_http_block_reading(pt_http_request_t *r)
+{
+    char              c;
+    ssize_t           n;
+    pt_event_t       *rev;
+    pt_connection_t  *conn;
+
+    conn = r->connection;
+    rev = conn->read;
+
+    /* Only a closed client matters while the response is produced; a
+     * pipelined request stays in the socket for later. */
+    if (!rev->ready || !rev->eof || r->response_done) {
+        return;
+    }
+
+    n = recv(conn->fd, &c, 1, MSG_PEEK);
+
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        r->client_aborted = 1;
+        pt_http_finalize(r, PT_ERROR);
+    }
+}
+
+
+void
+pt_http_finalize(pt_http_request_t *r, int rc)
+{
+    if (rc == PT_AGAIN || rc == PT_DONE) {
+        return;
+    }
+
+    if (rc == PT_ERROR && (r->client_aborted || r->connection->error)) {
+        pt_http_terminate(r);
+        return;
+    }
+
+    if (rc >= 300 || rc == PT_ERROR) {
+        if (r->header_sent) {
+            /* Too late for a status: cut the connection so the client
+             * sees the response is incomplete. */
+            r->error = 1;
+            pt_http_terminate(r);
+            return;
+        }
+
+        rc = pt_http_send_error(r, rc == PT_ERROR ? 500 : (unsigned) rc);
+
+        if (rc == PT_ERROR) {
+            pt_http_terminate(r);
+            return;
+        }
+    }
+
+    r->response_done = 1;
+
+    if (r->out) {
+        r->write_event_handler = pt_http_writer;
+        r->read_event_handler = pt_http_block_reading;
+        return;
+    }
+
+    pt_http_request_done(r);
+}
+
+
+static void
+pt_http_writer(pt_http_request_t *r)
+{
+    int  rc;
+
+    if (r->connection->write->timedout) {
+        r->error = 1;
+        pt_http_log_request(r, PT_LOG_INFO, "client timed out receiving the "
+                            "response");
+        pt_http_terminate(r);
+        return;
+    }
+
+    rc = pt_http_flush(r);
+
+    if (rc == PT_AGAIN) {
+        return;
+    }
+
+    if (rc == PT_ERROR) {
+        pt_http_terminate(r);
+        return;
+    }
+
+    pt_http_request_done(r);
+}
+
+
+static void
+pt_http_request_done(pt_http_request_t *r)
+{
+    int               rc;
+    pt_connection_t  *c;
+
+    c = r->connection;
+
+    pt__http_run_log(r);
+
+    if (pt_proc_self) {
+        pt_proc_self->requests++;
+    }
+
+    if (!r->keepalive || c->close || pt_worker_exiting || r->error) {
+        if (!r->body.done) {
+            pt_http_free_request(r);
+            pt_http_lingering_close(c);
+            return;
+        }
+
+        pt_http_free_request(r);
+        pt_http_close_connection(c);
+        return;
+    }
+
+    if (!r->body.done) {
+        rc = pt_http_discard_body(r);
+
+        if (rc == PT_AGAIN) {
+            r->read_event_handler = pt_http_discarding;
+            r->write_event_handler = pt_http_block_reading;
+            return;
+        }
+
+        if (rc != PT_OK) {
+            pt_http_free_request(r);
+            pt_http_close_connection(c);
+            return;
+        }
+    }
+
+    pt_http_keepalive(r);
+}
+
+
+static void
+pt_http_discarding(pt_http_request_t *r)
+{
+    int               rc;
+    pt_connection_t  *c;
+
+    c = r->connection;
+
+    if (c->read->timedout) {
+        pt_http_free_request(r);
+        pt_http_close_connection(c);
+        return;
+    }
+
+    rc = pt_http_discard_body(r);
+
+    if (rc == PT_AGAIN) {
+        return;
+    }
+
+    if (rc != PT_OK) {
+        pt_http_free_request(r);
+        pt_http_close_connection(c);
+        return;
+    }
+
+    pt_http_keepalive(r);
+}
+
+
+/* Keep the connection for the next request; bytes already read beyond
+ * this request (pipelining) start it at once. */
+static void
+pt_http_keepalive(pt_http_request_t *r)
+{
+    size_t                 left;
+    pt_buf_t              *b, *raw;
+    pt_connection_t       *c;
+    pt_http_connection_t  *hc;
+    pt_http_main_conf_t   *hmcf;
+
+    c = r->connection;
+    hc = r->hc;
+    b = hc->buf;
+    raw = r->body.raw;
+    hmcf = r->hmcf;
+
+    if (raw && raw->pos < raw->last) {
+        /* The chunked reader read past its body into its own buffer. */
+        left = (size_t) (raw->last - raw->pos);
+
+        if (b == NULL || left > (size_t) (b->end - b->start)) {
+            pt_http_free_request(r);
+            pt_http_close_connection(c);
+            return;
+        }
+
+        memcpy(b->start, raw->pos, left);
+        b->pos = b->start;
+        b->last = b->start + left;
+
+    } else if (b && b->pos < b->last) {
+        left = (size_t) (b->last - b->pos);
+        memmove(b->start, b->pos, left);
+        b->pos = b->start;
+        b->last = b->start + left;
+
+    } else {
+        pt_http_put_head_buffer(c);
+    }
+
+    pt_http_free_request(r);
+
+    pt_timer_del(c->write);
+
+    if (hc->buf && hc->buf->pos < hc->buf->last) {
+        /* A pipelined request: go straight on with it. */
+        pt_http_wait_request(c);
+        return;
+    }
+
+    pt_http_set_idle(c, 1);
+    pt_reusable_connection(c, 1);
+    pt_timer_add(c->read, hmcf->idle_timeout);
+
+    if (c->read->ready) {
+        pt_http_wait_request(c);
+    }
+}
+
+
+static void
+pt_http_terminate(pt_http_request_t *r)
+{
+    pt_connection_t  *c;
+
+    c = r->connection;
+    r->error = 1;
+
+    pt__http_run_log(r);
+
+    if (pt_proc_self) {
+        pt_proc_self->requests++;
+    }
+
+    pt_http_free_request(r);
+    pt_http_close_connection(c);
+}
+
+
+static void
+pt_http_free_request(pt_http_request_t *r)
+{
+    pt_pool_t  *pool;
+
+    r->hc->request = NULL;
+    pool = r->pool;
+
+    /* Cleanups (an upstream connection, say) run here. */
+    pt_pool_destroy(pool);
+}
+
+
+static void
+pt_http_close_connection(pt_connection_t *c)
+{
+    pt_pool_t             *pool;
+    pt_http_connection_t  *hc;
+
+    hc = c->data;
+
+    if (hc && hc->request) {
+        pt_http_free_request(hc->request);
+    }
+
+    if (hc) {
+        pt_http_put_head_buffer(c);
+    }
+
+    pool = c->pool;
+    pt_close_connection(c);
+    pt_pool_destroy(pool);
+}
+
+
+/* Closing while the client may still be sending (an error before its body
+ * was read) would make the kernel answer with RST, which can destroy the
+ * response before the client reads it. Shut our side and drain a while. */
+static void
+pt_http_lingering_close(pt_connection_t *c)
+{
+    pt_msec_t  *deadline;
+
+    pt_http_put_head_buffer(c);
+
+    deadline = pt_palloc(c->pool, sizeof(pt_msec_t));
+
+    if (deadline == NULL || shutdown(c->fd, SHUT_WR) < 0) {
+        pt_http_close_connection(c);
+        return;
+    }
+
+    *deadline = pt_current_msec + PT_LINGERING_MSEC;
+
+    c->data = deadline;
+    c->read->handler = pt_http_lingering_handler;
+    c->write->handler = pt_http_lingering_handler;
+
+    pt_timer_add(c->read, PT_LINGERING_IDLE_MSEC);
+
+    pt_http_lingering_handler(c->read);
+}
+
+
+static void
+pt_http_lingering_handler(pt_event_t *ev)
+{
+    char              buf[4096];
+    ssize_t           n;
+    pt_pool_t        *pool;
+    pt_msec_t        *deadline;
+    pt_connection_t  *c;
+
+    c = ev->data;
+    deadline = c->data;
+
+    if (ev->write) {
+        return;
+    }
+
+    if (ev->timedout || pt_current_msec >= *deadline) {
+        goto close;
+    }
+
+    do {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == 0 || n == PT_ERROR) {
+            goto close;
+        }
+    } while (n > 0);
+
+    pt_timer_add(c->read, pt_min(PT_LINGERING_IDLE_MSEC,
+                                 *deadline - pt_current_msec));
+
+    return;
+
+close:
+
+    pool = c->pool;
+    pt_close_connection(c);
+    pt_pool_destroy(pool);
+}
+
+
+void
+pt_http_log_request(pt_http_request_t *r, int level, const char *fmt, ...)
+{
+    char     msg[1024];
+    va_list  args;
+
+    if (!pt_log_enabled(NULL, level)) {
+        return;
+    }
+
+    va_start(args, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, args);
+    va_end(args);
+
+    pt_log_error(level, NULL, 0, "%s, client: %.*s, request: \"%.*s %.*s\", "
+                 "request_id: %.*s", msg,
+                 (int) r->connection->addr_text.len,
+                 r->connection->addr_text.data,
+                 (int) r->method_name.len, r->method_name.data,
+                 (int) r->line.target.len, r->line.target.data,
+                 (int) r->request_id.len, r->request_id.data);
+}

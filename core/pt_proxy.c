@@ -1,0 +1,1144 @@
+/*
+ * pt_proxy.c: the `upstream:` action: forward a request to a target and
+ * stream the response back.
+ *
+ * Both directions use one fixed buffer each (from the worker's block
+ * cache), and each side only reads when the other has taken everything:
+ * the request body is read from the client only once the previous piece
+ * reached the upstream, and the response is read from the upstream only
+ * once the client took the previous piece. So a request costs the same
+ * memory whether its body is 1 KiB or 50 GiB.
+ */
+
+#include <sys/socket.h>
+
+#include "pt_upstream.h"
+#include "pt_string.h"
+#include "pt_time.h"
+
+
+#define PT_PROXY_CHUNK_ROOM   16      /* "ffffffff\r\n" before a chunk  */
+#define PT_PROXY_CHUNK_TAIL   8       /* "\r\n0\r\n\r\n" after it       */
+
+enum {
+    PT_PROXY_CONNECTING = 0,
+    PT_PROXY_SENDING,
+    PT_PROXY_WAITING,
+    PT_PROXY_STREAMING
+};
+
+typedef struct {
+    pt_http_request_t     *r;
+    pt_upstream_t         *us;
+    pt_upstream_target_t  *target;
+    pt_connection_t       *uc;
+
+    pt_buf_t               head;        /* request head for the upstream   */
+    pt_buf_t               body;        /* a piece of the request body     */
+    pt_buf_t               in;          /* response bytes from upstream    */
+
+    pt_http_head_scan_t    scan;
+    pt_http_chunked_t      chunked;
+    int64_t                rest;        /* response body bytes still due   */
+    uint64_t               start_usec;
+    pt_event_t             deadline;    /* the route's timeout             */
+
+    unsigned               state:3;
+    unsigned               reused:1;    /* uc came from keep-alive         */
+    unsigned               retried:1;   /* a stale keep-alive was replaced */
+    unsigned               req_chunked:1;
+    unsigned               req_body_done:1;  /* all of it is in `body`    */
+    unsigned               req_sent:1;       /* all of it reached upstream */
+    unsigned               body_started:1;   /* client body bytes consumed */
+    unsigned               resp_chunked:1;
+    unsigned               resp_until_close:1;
+    unsigned               resp_done:1;
+    unsigned               upstream_keepalive:1;
+    unsigned               got_response:1;
+    unsigned               counted:1;   /* inflight incremented            */
+} pt_proxy_t;
+
+
+static int pt_proxy_build_head(pt_proxy_t *p);
+static void pt_proxy_connect(pt_proxy_t *p);
+static void pt_proxy_upstream_read(pt_event_t *ev);
+static void pt_proxy_upstream_write(pt_event_t *ev);
+static void pt_proxy_client_read(pt_http_request_t *r);
+static void pt_proxy_client_write(pt_http_request_t *r);
+static void pt_proxy_send(pt_proxy_t *p);
+static int pt_proxy_fill_body(pt_proxy_t *p);
+static void pt_proxy_read_response(pt_proxy_t *p);
+static int pt_proxy_process_head(pt_proxy_t *p);
+static void pt_proxy_stream(pt_proxy_t *p);
+static void pt_proxy_finish(pt_proxy_t *p);
+static void pt_proxy_fail(pt_proxy_t *p, unsigned status, int err,
+    const char *what);
+static void pt_proxy_cleanup(void *data);
+static void pt_proxy_deadline(pt_event_t *ev);
+
+
+int
+pt_proxy_handler(pt_http_request_t *r)
+{
+    char                 *mem;
+    pt_proxy_t           *p;
+    pt_upstream_t        *us;
+    pt_http_route_conf_t *hrcf;
+
+    us = pt_upstream_of_route(r->route);
+    if (us == NULL) {
+        return 500;
+    }
+
+    p = pt_pcalloc(r->pool, sizeof(pt_proxy_t));
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    p->r = r;
+    p->us = us;
+    pt_http_set_module_ctx(r, p, pt_upstream_module);
+    p->rest = -1;
+    p->start_usec = pt_monotonic_usec();
+    r->upstream_name = us->name;
+
+    if (pt_pool_cleanup_add(r->pool, pt_proxy_cleanup, p) == NULL) {
+        return PT_ERROR;
+    }
+
+    p->target = pt_upstream_pick(r, us);
+
+    if (p->target == NULL) {
+        pt_http_log_request(r, PT_LOG_ERR, "upstream \"%s\": no target "
+                            "available", us->name.data);
+        return 503;
+    }
+
+    __atomic_add_fetch(&p->target->shared->inflight, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&p->target->shared->requests, 1, __ATOMIC_RELAXED);
+    p->counted = 1;
+
+    r->upstream_addr.data = p->target->addr.text;
+    r->upstream_addr.len = strlen(p->target->addr.text);
+
+    if (pt_proxy_build_head(p) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    mem = pt_block_get(&pt_http_body_blocks);
+    if (mem == NULL) {
+        return PT_ERROR;
+    }
+
+    p->in.start = mem;
+    p->in.pos = mem;
+    p->in.last = mem;
+    p->in.end = mem + pt_http_body_blocks.size;
+
+    if (pt_http_has_body(r)) {
+        mem = pt_block_get(&pt_http_body_blocks);
+        if (mem == NULL) {
+            return PT_ERROR;
+        }
+
+        p->body.start = mem;
+        p->body.pos = mem;
+        p->body.last = mem;
+        p->body.end = mem + pt_http_body_blocks.size;
+
+    } else {
+        p->req_body_done = 1;
+    }
+
+    hrcf = r->route->conf[pt_http_module.index];
+
+    if (hrcf->timeout) {
+        p->deadline.handler = pt_proxy_deadline;
+        p->deadline.data = p;
+        pt_timer_add(&p->deadline, hrcf->timeout);
+    }
+
+    r->read_event_handler = pt_proxy_client_read;
+    r->write_event_handler = pt_proxy_client_write;
+
+    pt_proxy_connect(p);
+
+    return PT_DONE;
+}
+
+
+/* The request line and fields for the upstream. Hop-by-hop fields (and
+ * any the client's Connection names) stay behind; X-Forwarded-* and
+ * X-Request-ID are ours to set. */
+static int
+pt_proxy_skip_header(pt_http_request_t *r, pt_http_header_t *h)
+{
+    pt_str_t  *conn;
+
+    conn = r->headers_in.connection ? &r->headers_in.connection->value
+                                    : NULL;
+
+    if (pt_http_is_hop_by_hop(&h->name, conn)) {
+        return 1;
+    }
+
+    switch (h->name.len) {
+    case 4:
+        return strncasecmp(h->name.data, "host", 4) == 0;
+    case 6:
+        return strncasecmp(h->name.data, "expect", 6) == 0;
+    case 12:
+        return strncasecmp(h->name.data, "x-request-id", 12) == 0;
+    case 14:
+        return strncasecmp(h->name.data, "content-length", 14) == 0;
+    case 15:
+        return strncasecmp(h->name.data, "x-forwarded-for", 15) == 0;
+    case 16:
+        return strncasecmp(h->name.data, "x-forwarded-host", 16) == 0;
+    case 17:
+        return strncasecmp(h->name.data, "x-forwarded-proto", 17) == 0;
+    }
+
+    return 0;
+}
+
+
+static int
+pt_proxy_build_head(pt_proxy_t *p)
+{
+    char               *b;
+    size_t              len, i;
+    pt_str_t            host, xff;
+    pt_http_header_t   *h;
+    pt_http_request_t  *r;
+
+    r = p->r;
+    h = r->headers_in.headers.elts;
+
+    if (r->headers_in.host) {
+        host = r->headers_in.host->value;
+    } else if (r->host.len) {
+        host = r->host;
+    } else {
+        host.data = p->target->addr.text;
+        host.len = strlen(host.data);
+    }
+
+    xff.len = 0;
+    xff.data = NULL;
+    if (r->headers_in.x_forwarded_for) {
+        xff = r->headers_in.x_forwarded_for->value;
+    }
+
+    p->req_chunked = r->headers_in.chunked;
+
+    len = r->method_name.len + 1 + r->path.len + 1 + r->query.len
+          + sizeof(" HTTP/1.1\r\n") - 1
+          + sizeof("Host: \r\n") - 1 + host.len
+          + sizeof("X-Forwarded-For: , \r\n") - 1 + xff.len
+          + r->connection->addr_text.len
+          + sizeof("X-Forwarded-Proto: https\r\n") - 1
+          + sizeof("X-Forwarded-Host: \r\n") - 1 + host.len
+          + sizeof("X-Request-ID: \r\n") - 1 + r->request_id.len
+          + sizeof("Content-Length: 18446744073709551615\r\n") - 1
+          + sizeof("Transfer-Encoding: chunked\r\n") - 1
+          + sizeof("Connection: close\r\n") - 1
+          + sizeof("\r\n") - 1;
+
+    for (i = 0; i < r->headers_in.headers.nelts; i++) {
+        len += h[i].name.len + 4 + h[i].value.len;
+    }
+
+    b = pt_pnalloc(r->pool, len);
+    if (b == NULL) {
+        return PT_ERROR;
+    }
+
+    p->head.start = b;
+    p->head.pos = b;
+
+    b = pt_cpymem(b, r->method_name.data, r->method_name.len);
+    *b++ = ' ';
+    b = pt_cpymem(b, r->path.data, r->path.len);
+    if (r->has_query) {
+        *b++ = '?';
+        b = pt_cpymem(b, r->query.data, r->query.len);
+    }
+    b = pt_cpystr(b, " HTTP/1.1\r\nHost: ");
+    b = pt_cpymem(b, host.data, host.len);
+    b = pt_cpystr(b, "\r\n");
+
+    for (i = 0; i < r->headers_in.headers.nelts; i++) {
+        if (h[i].name.len == 0 || pt_proxy_skip_header(r, &h[i])) {
+            continue;
+        }
+
+        b = pt_cpymem(b, h[i].name.data, h[i].name.len);
+        *b++ = ':';
+        *b++ = ' ';
+        b = pt_cpymem(b, h[i].value.data, h[i].value.len);
+        *b++ = '\r';
+        *b++ = '\n';
+    }
+
+    b = pt_cpystr(b, "X-Forwarded-For: ");
+    if (xff.len) {
+        b = pt_cpymem(b, xff.data, xff.len);
+        b = pt_cpystr(b, ", ");
+    }
+    b = pt_cpymem(b, r->connection->addr_text.data,
+                  r->connection->addr_text.len);
+    b = pt_cpystr(b, "\r\nX-Forwarded-Proto: http\r\n");
+
+    if (r->headers_in.host) {
+        b = pt_cpystr(b, "X-Forwarded-Host: ");
+        b = pt_cpymem(b, host.data, host.len);
+        b = pt_cpystr(b, "\r\n");
+    }
+
+    b = pt_cpystr(b, "X-Request-ID: ");
+    b = pt_cpymem(b, r->request_id.data, r->request_id.len);
+    b = pt_cpystr(b, "\r\n");
+
+    if (p->req_chunked) {
+        b = pt_cpystr(b, "Transfer-Encoding: chunked\r\n");
+
+    } else if (r->headers_in.content_length_n >= 0) {
+        b += sprintf(b, "Content-Length: %lld\r\n",
+                     (long long) r->headers_in.content_length_n);
+    }
+
+    if (p->us->keepalive == 0) {
+        b = pt_cpystr(b, "Connection: close\r\n");
+    }
+
+    *b++ = '\r';
+    *b++ = '\n';
+
+    p->head.last = b;
+    p->head.end = b;
+
+    return PT_OK;
+}
+
+
+static void
+pt_proxy_connect(pt_proxy_t *p)
+{
+    int               rc;
+    pt_connection_t  *uc;
+
+    uc = p->retried ? NULL : pt_upstream_keepalive_get(p->target);
+
+    if (uc) {
+        p->reused = 1;
+        rc = PT_OK;
+
+    } else {
+        p->reused = 0;
+        rc = pt_upstream_connect(p->target, &uc);
+
+        if (rc == PT_ERROR) {
+            pt_proxy_fail(p, 502, errno, "connect() failed");
+            return;
+        }
+    }
+
+    p->uc = uc;
+    uc->data = p;
+    uc->read->handler = pt_proxy_upstream_read;
+    uc->write->handler = pt_proxy_upstream_write;
+
+    if (rc == PT_AGAIN) {
+        p->state = PT_PROXY_CONNECTING;
+        pt_timer_add(uc->write, p->us->connect_timeout);
+        return;
+    }
+
+    p->state = PT_PROXY_SENDING;
+    pt_proxy_send(p);
+}
+
+
+static void
+pt_proxy_upstream_write(pt_event_t *ev)
+{
+    int               err;
+    socklen_t         len;
+    pt_proxy_t       *p;
+    pt_connection_t  *uc;
+
+    uc = ev->data;
+    p = uc->data;
+
+    if (p->state == PT_PROXY_CONNECTING) {
+        if (ev->timedout) {
+            pt_proxy_fail(p, 504, 0, "upstream timed out while connecting");
+            return;
+        }
+
+        err = 0;
+        len = sizeof(err);
+
+        if (getsockopt(uc->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+            err = errno;
+        }
+
+        if (err) {
+            pt_proxy_fail(p, 502, err, "connect() failed");
+            return;
+        }
+
+        pt_timer_del(ev);
+        p->state = PT_PROXY_SENDING;
+    }
+
+    /* Sending goes on after the response started: a backend may stream
+     * its answer while it still reads the body. */
+    if (!p->req_sent) {
+        if (ev->timedout) {
+            pt_proxy_fail(p, 504, 0, "upstream timed out while sending the "
+                          "request");
+            return;
+        }
+
+        pt_proxy_send(p);
+    }
+}
+
+
+/* Send head and body pieces until the upstream has all of the request,
+ * refilling the body buffer from the client as it drains. */
+static void
+pt_proxy_send(pt_proxy_t *p)
+{
+    int                rc;
+    pt_chain_t         cl[2], *rest;
+    pt_connection_t   *uc;
+
+    uc = p->uc;
+
+    for ( ;; ) {
+        if (p->head.pos == p->head.last && p->body.pos == p->body.last) {
+            if (p->req_body_done) {
+                break;
+            }
+
+            rc = pt_proxy_fill_body(p);
+
+            if (rc == PT_AGAIN) {
+                return;         /* the client read event calls us back */
+            }
+
+            if (rc != PT_OK) {
+                pt_proxy_fail(p, rc == PT_ERROR ? 499 : (unsigned) rc, 0,
+                              NULL);
+                return;
+            }
+
+            continue;
+        }
+
+        cl[0].buf = &p->head;
+        cl[0].next = &cl[1];
+        cl[1].buf = &p->body;
+        cl[1].next = NULL;
+
+        if (!uc->write->ready) {
+            if (!uc->write->timer_set) {
+                pt_timer_add(uc->write, p->us->write_timeout);
+            }
+            return;
+        }
+
+        rest = uc->send_chain(uc, p->head.pos == p->head.last ? &cl[1] : cl,
+                              0);
+
+        if (rest == (pt_chain_t *) PT_ERROR) {
+            if (p->got_response) {
+                /* It answered already and stopped listening: fine, the
+                 * connection just cannot be reused. */
+                p->upstream_keepalive = 0;
+                p->req_sent = 1;
+                return;
+            }
+
+            pt_proxy_fail(p, 502, errno, "send() to upstream failed");
+            return;
+        }
+
+        if (rest) {
+            pt_timer_add(uc->write, p->us->write_timeout);
+            return;
+        }
+
+        if (p->body.start) {
+            p->body.pos = p->body.start + PT_PROXY_CHUNK_ROOM;
+            p->body.last = p->body.pos;
+        }
+    }
+
+    pt_timer_del(uc->write);
+    p->req_sent = 1;
+
+    if (p->state != PT_PROXY_SENDING) {
+        return;         /* the response is already on its way */
+    }
+
+    p->state = PT_PROXY_WAITING;
+
+    if (!uc->read->timer_set) {
+        pt_timer_add(uc->read, p->us->read_timeout);
+    }
+
+    /* The response may have arrived while we were still sending. */
+    if (uc->read->ready) {
+        pt_proxy_read_response(p);
+    }
+}
+
+
+/* One piece of the client's body into p->body, framed as a chunk when the
+ * client sent it chunked (its own framing is not passed through). */
+static int
+pt_proxy_fill_body(pt_proxy_t *p)
+{
+    int                 rc;
+    char                size[PT_PROXY_CHUNK_ROOM];
+    size_t              n, room, hlen;
+    pt_buf_t           *b;
+    pt_http_request_t  *r;
+
+    r = p->r;
+    b = &p->body;
+
+    if (b->pos == b->last) {
+        b->pos = b->start + PT_PROXY_CHUNK_ROOM;
+        b->last = b->pos;
+    }
+
+    room = (size_t) (b->end - b->last) - PT_PROXY_CHUNK_TAIL;
+
+    rc = pt_http_read_body(r, b->last, room, &n);
+
+    if (rc == PT_AGAIN) {
+        return PT_AGAIN;
+    }
+
+    if (rc == PT_DONE) {
+        p->req_body_done = 1;
+
+        if (p->req_chunked) {
+            b->last = pt_cpystr(b->last, "0\r\n\r\n");
+        }
+
+        return PT_OK;
+    }
+
+    if (rc != PT_OK) {
+        return rc;
+    }
+
+    p->body_started = 1;
+
+    if (p->req_chunked) {
+        hlen = (size_t) snprintf(size, sizeof(size), "%zx\r\n", n);
+        b->pos -= hlen;
+        memcpy(b->pos, size, hlen);
+        b->last += n;
+        b->last = pt_cpystr(b->last, "\r\n");
+
+    } else {
+        b->last += n;
+    }
+
+    if (pt_http_has_body(r) == 0) {
+        p->req_body_done = 1;
+
+        if (p->req_chunked) {
+            b->last = pt_cpystr(b->last, "0\r\n\r\n");
+        }
+    }
+
+    return PT_OK;
+}
+
+
+static void
+pt_proxy_client_read(pt_http_request_t *r)
+{
+    pt_proxy_t  *p;
+
+    p = pt_http_get_module_ctx(r, pt_upstream_module);
+
+    if (p && p->uc && p->state != PT_PROXY_CONNECTING && !p->req_sent
+        && !p->req_body_done && p->body.pos == p->body.last)
+    {
+        pt_proxy_send(p);
+        return;
+    }
+
+    pt_http_block_reading(r);
+}
+
+
+static void
+pt_proxy_client_write(pt_http_request_t *r)
+{
+    pt_proxy_t  *p;
+
+    p = pt_http_get_module_ctx(r, pt_upstream_module);
+
+    if (r->connection->write->timedout) {
+        r->connection->write->timedout = 0;
+        pt_http_log_request(r, PT_LOG_INFO, "client timed out receiving "
+                            "the response");
+        r->error = 1;
+        pt_http_finalize(r, PT_ERROR);
+        return;
+    }
+
+    if (p && p->state == PT_PROXY_STREAMING) {
+        pt_proxy_stream(p);
+    }
+}
+
+
+static void
+pt_proxy_upstream_read(pt_event_t *ev)
+{
+    pt_proxy_t       *p;
+    pt_connection_t  *uc;
+
+    uc = ev->data;
+    p = uc->data;
+
+    if (ev->timedout) {
+        pt_proxy_fail(p, 504, 0, "upstream timed out while reading the "
+                      "response");
+        return;
+    }
+
+    if (p->state == PT_PROXY_STREAMING) {
+        pt_proxy_stream(p);
+        return;
+    }
+
+    if (p->state == PT_PROXY_CONNECTING) {
+        return;
+    }
+
+    pt_proxy_read_response(p);
+}
+
+
+/* A keep-alive connection the upstream closed while it sat idle fails on
+ * first use; when nothing of the request is lost, try a fresh one. */
+static int
+pt_proxy_retry_stale(pt_proxy_t *p)
+{
+    if (!p->reused || p->retried || p->got_response || p->body_started) {
+        return 0;
+    }
+
+    p->retried = 1;
+    pt_upstream_release(p->us, p->target, p->uc, 0);
+    p->uc = NULL;
+    p->head.pos = p->head.start;
+    p->scan = (pt_http_head_scan_t) { 0 };
+    p->in.pos = p->in.start;
+    p->in.last = p->in.start;
+
+    pt_proxy_connect(p);
+
+    return 1;
+}
+
+
+static void
+pt_proxy_read_response(pt_proxy_t *p)
+{
+    int               rc;
+    ssize_t           n;
+    pt_connection_t  *uc;
+
+    uc = p->uc;
+
+    for ( ;; ) {
+        if (p->in.last == p->in.end) {
+            pt_proxy_fail(p, 502, 0, "upstream sent too big a header");
+            return;
+        }
+
+        if (!uc->read->ready) {
+            break;
+        }
+
+        n = uc->recv(uc, p->in.last, (size_t) (p->in.end - p->in.last));
+
+        if (n == PT_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == PT_ERROR) {
+            if (pt_proxy_retry_stale(p)) {
+                return;
+            }
+
+            pt_proxy_fail(p, 502, n ? errno : 0, n ? "recv() from upstream "
+                          "failed" : "upstream closed the connection before "
+                          "responding");
+            return;
+        }
+
+        p->got_response = 1;
+        p->in.last += n;
+
+        rc = pt_proxy_process_head(p);
+
+        if (rc == PT_AGAIN) {
+            continue;
+        }
+
+        if (rc != PT_OK) {
+            return;     /* failed, and said so */
+        }
+
+        p->state = PT_PROXY_STREAMING;
+        pt_proxy_stream(p);
+        return;
+    }
+
+    if (!uc->read->timer_set && p->req_sent) {
+        pt_timer_add(uc->read, p->us->read_timeout);
+    }
+}
+
+
+static int
+pt_proxy_process_head(pt_proxy_t *p)
+{
+    int                     rc;
+    char                   *mem;
+    size_t                  i, n, total;
+    pt_str_t               *conn;
+    pt_http_header_t        hdrs[128], *h, *out;
+    pt_http_request_t      *r;
+    pt_http_status_line_t   sl;
+
+    r = p->r;
+
+    for ( ;; ) {
+        rc = pt_http_scan_head(&p->scan, p->in.pos,
+                               (size_t) (p->in.last - p->in.pos));
+        if (rc == PT_AGAIN) {
+            return PT_AGAIN;
+        }
+
+        n = pt_nelems(hdrs);
+
+        if (pt_http_parse_response_head(p->in.pos, &p->scan, &sl, hdrs, &n)
+            != PT_OK)
+        {
+            pt_proxy_fail(p, 502, 0, "upstream sent an invalid response");
+            return PT_ERROR;
+        }
+
+        if (sl.status >= 100 && sl.status < 200) {
+            if (sl.status == 101) {
+                pt_proxy_fail(p, 502, 0, "upstream switched protocols, "
+                              "which this route does not allow");
+                return PT_ERROR;
+            }
+
+            /* Interim responses (100 Continue and friends) are ours to
+             * swallow: the client already had its 100 from us. */
+            p->in.pos += p->scan.head_end;
+            p->scan = (pt_http_head_scan_t) { 0 };
+            continue;
+        }
+
+        break;
+    }
+
+    h = hdrs;
+    conn = NULL;
+    total = 0;
+
+    for (i = 0; i < n; i++) {
+        if (h[i].name.len == 10
+            && strncasecmp(h[i].name.data, "connection", 10) == 0)
+        {
+            conn = &h[i].value;
+        }
+        total += h[i].name.len + h[i].value.len;
+    }
+
+    p->upstream_keepalive = (sl.version == 11)
+        ? (conn == NULL || !pt_http_list_has(conn, "close", 5))
+        : (conn != NULL && pt_http_list_has(conn, "keep-alive", 10));
+
+    /* Copied out of the buffer: it is reused for the body. */
+    mem = pt_pnalloc(r->pool, total + 1);
+    if (mem == NULL) {
+        pt_proxy_fail(p, 500, 0, "out of memory");
+        return PT_ERROR;
+    }
+
+    r->headers_out.status = sl.status;
+    r->headers_out.content_length_n = -1;
+
+    for (i = 0; i < n; i++) {
+        if (h[i].name.len == 14
+            && strncasecmp(h[i].name.data, "content-length", 14) == 0)
+        {
+            r->headers_out.content_length_n =
+                pt_http_parse_content_length(&h[i].value);
+            if (r->headers_out.content_length_n < 0) {
+                pt_proxy_fail(p, 502, 0, "upstream sent an invalid "
+                              "Content-Length");
+                return PT_ERROR;
+            }
+            continue;
+        }
+
+        if (h[i].name.len == 17
+            && strncasecmp(h[i].name.data, "transfer-encoding", 17) == 0)
+        {
+            if (!(h[i].value.len == 7
+                  && strncasecmp(h[i].value.data, "chunked", 7) == 0))
+            {
+                pt_proxy_fail(p, 502, 0, "upstream sent a transfer coding "
+                              "other than chunked");
+                return PT_ERROR;
+            }
+            p->resp_chunked = 1;
+            continue;
+        }
+
+        if (pt_http_is_hop_by_hop(&h[i].name, conn)) {
+            continue;
+        }
+
+        out = pt_array_push(&r->headers_out.headers);
+        if (out == NULL) {
+            pt_proxy_fail(p, 500, 0, "out of memory");
+            return PT_ERROR;
+        }
+
+        out->name.data = mem;
+        mem = pt_cpymem(mem, h[i].name.data, h[i].name.len);
+        out->name.len = h[i].name.len;
+        out->value.data = mem;
+        mem = pt_cpymem(mem, h[i].value.data, h[i].value.len);
+        out->value.len = h[i].value.len;
+    }
+
+    if (p->resp_chunked) {
+        /* RFC 9112 6.3: chunked wins over a length. */
+        r->headers_out.content_length_n = -1;
+    }
+
+    p->in.pos += p->scan.head_end;
+
+    if (r->method == PT_HTTP_HEAD || sl.status == 204 || sl.status == 304) {
+        p->resp_done = 1;
+        p->rest = 0;
+
+    } else if (p->resp_chunked) {
+        p->rest = -1;
+
+    } else if (r->headers_out.content_length_n >= 0) {
+        p->rest = r->headers_out.content_length_n;
+        p->resp_done = (p->rest == 0);
+
+    } else {
+        p->resp_until_close = 1;
+        p->upstream_keepalive = 0;
+    }
+
+    r->upstream_usec = (int64_t) (pt_monotonic_usec() - p->start_usec);
+
+    pt_timer_del(p->uc->read);
+
+    rc = pt_http_send_header(r);
+
+    if (rc != PT_OK) {
+        p->upstream_keepalive = 0;
+        pt_proxy_finish(p);
+        pt_http_finalize(r, rc);
+        return PT_ERROR;
+    }
+
+    return PT_OK;
+}
+
+
+/* Turn what the buffer holds into output links; PT_OK, or PT_ERROR when
+ * the upstream's framing is broken. */
+static int
+pt_proxy_take_body(pt_proxy_t *p, pt_chain_t **out)
+{
+    int                 rc;
+    size_t              n;
+    pt_str_t            run;
+    pt_chain_t         *cl, **ll;
+    pt_http_request_t  *r;
+
+    r = p->r;
+    ll = out;
+
+    while (p->in.pos < p->in.last && !p->resp_done) {
+        if (p->resp_chunked) {
+            rc = pt_http_chunked_parse(&p->chunked,
+                                       (const char **) &p->in.pos, p->in.last,
+                                       &run);
+            if (rc == PT_ERROR) {
+                return PT_ERROR;
+            }
+
+            if (rc == PT_DONE) {
+                p->resp_done = 1;
+                break;
+            }
+
+            if (rc == PT_AGAIN) {
+                break;
+            }
+
+        } else {
+            n = (size_t) (p->in.last - p->in.pos);
+
+            if (!p->resp_until_close && (int64_t) n > p->rest) {
+                n = (size_t) p->rest;
+            }
+
+            run.data = p->in.pos;
+            run.len = n;
+            p->in.pos += n;
+
+            if (!p->resp_until_close) {
+                p->rest -= (int64_t) n;
+                p->resp_done = (p->rest == 0);
+            }
+        }
+
+        cl = pt_http_link_get(r);
+        if (cl == NULL) {
+            return PT_ERROR;
+        }
+
+        cl->buf->start = run.data;
+        cl->buf->pos = run.data;
+        cl->buf->last = run.data + run.len;
+        cl->buf->end = cl->buf->last;
+
+        *ll = cl;
+        ll = &cl->next;
+    }
+
+    if (p->resp_done && p->in.pos < p->in.last) {
+        /* Bytes after the body: this connection's framing is not to be
+         * trusted for another request. */
+        p->upstream_keepalive = 0;
+    }
+
+    if (p->resp_done) {
+        cl = pt_http_link_get(r);
+        if (cl == NULL) {
+            return PT_ERROR;
+        }
+
+        cl->buf->last_buf = 1;
+        *ll = cl;
+    }
+
+    return PT_OK;
+}
+
+
+static void
+pt_proxy_stream(pt_proxy_t *p)
+{
+    int                 rc;
+    ssize_t             n;
+    pt_chain_t         *out;
+    pt_connection_t    *uc;
+    pt_http_request_t  *r;
+
+    r = p->r;
+    uc = p->uc;
+
+    for ( ;; ) {
+        rc = pt_http_flush(r);
+
+        if (rc == PT_AGAIN) {
+            return;     /* the client's write event brings us back */
+        }
+
+        if (rc == PT_ERROR) {
+            p->upstream_keepalive = 0;
+            pt_proxy_finish(p);
+            pt_http_finalize(r, PT_ERROR);
+            return;
+        }
+
+        if (p->resp_done && r->response_done) {
+            pt_proxy_finish(p);
+            pt_http_finalize(r, PT_OK);
+            return;
+        }
+
+        if (p->in.pos < p->in.last || (p->resp_done && !r->response_done)) {
+            out = NULL;
+
+            if (pt_proxy_take_body(p, &out) != PT_OK) {
+                pt_proxy_fail(p, 502, 0, "upstream sent an invalid body");
+                return;
+            }
+
+            if (p->resp_done) {
+                r->response_done = 1;
+            }
+
+            if (out == NULL) {
+                continue;
+            }
+
+            rc = pt_http_output(r, out);
+
+            if (rc == PT_ERROR) {
+                p->upstream_keepalive = 0;
+                pt_proxy_finish(p);
+                pt_http_finalize(r, PT_ERROR);
+                return;
+            }
+
+            continue;
+        }
+
+        /* Everything read so far is with the client: read more. */
+        p->in.pos = p->in.start;
+        p->in.last = p->in.start;
+
+        if (!uc->read->ready) {
+            pt_timer_add(uc->read, p->us->read_timeout);
+            return;
+        }
+
+        n = uc->recv(uc, p->in.last, (size_t) (p->in.end - p->in.last));
+
+        if (n == PT_AGAIN) {
+            pt_timer_add(uc->read, p->us->read_timeout);
+            return;
+        }
+
+        if (n == 0 && p->resp_until_close) {
+            p->resp_done = 1;
+            continue;
+        }
+
+        if (n <= 0) {
+            pt_proxy_fail(p, 502, n ? errno : 0, "upstream closed the "
+                          "connection in the middle of the response");
+            return;
+        }
+
+        p->in.last += n;
+    }
+}
+
+
+/* Give the upstream connection back (or close it) and note the timing. */
+static void
+pt_proxy_finish(pt_proxy_t *p)
+{
+    int  reusable;
+
+    if (p->uc == NULL) {
+        return;
+    }
+
+    reusable = p->upstream_keepalive && p->resp_done && p->req_sent
+               && p->in.pos == p->in.last;
+
+    pt_timer_del(p->uc->read);
+    pt_timer_del(p->uc->write);
+
+    pt_upstream_release(p->us, p->target, p->uc, reusable);
+    p->uc = NULL;
+
+    pt_timer_del(&p->deadline);
+}
+
+
+static void
+pt_proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
+{
+    pt_http_request_t  *r;
+
+    r = p->r;
+
+    if (what) {
+        pt_http_log_request(r, status == 504 ? PT_LOG_ERR : PT_LOG_ERR,
+                            "%s%s%s, upstream: %s", what, err ? ": " : "",
+                            err ? strerror(err) : "", p->target->addr.text);
+        __atomic_add_fetch(&p->target->shared->failures, 1,
+                           __ATOMIC_RELAXED);
+    }
+
+    if (status == 499) {
+        r->client_aborted = 1;
+    }
+
+    p->upstream_keepalive = 0;
+    pt_proxy_finish(p);
+
+    if (r->header_sent) {
+        r->error = 1;
+        pt_http_finalize(r, PT_ERROR);
+        return;
+    }
+
+    pt_http_finalize(r, status == 499 ? PT_ERROR : (int) status);
+}
+
+
+static void
+pt_proxy_deadline(pt_event_t *ev)
+{
+    pt_proxy_t  *p;
+
+    p = ev->data;
+
+    pt_proxy_fail(p, 504, 0, "route timeout reached");
+}
+
+
+static void
+pt_proxy_cleanup(void *data)
+{
+    pt_proxy_t  *p;
+
+    p = data;
+
+    if (p->uc) {
+        pt_upstream_release(p->us, p->target, p->uc, 0);
+        p->uc = NULL;
+    }
+
+    pt_timer_del(&p->deadline);
+
+    if (p->counted) {
+        __atomic_sub_fetch(&p->target->shared->inflight, 1,
+                           __ATOMIC_RELAXED);
+    }
+
+    if (p->in.start) {
+        pt_block_put(&pt_http_body_blocks, p->in.start);
+    }
+
+    if (p->body.start) {
+        pt_block_put(&pt_http_body_blocks, p->body.start);
+    }
+}

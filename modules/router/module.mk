@@ -1,0 +1,3 @@
+pt_module_name=router
+pt_module_srcs=pt_router_module.c
+pt_module_libs=

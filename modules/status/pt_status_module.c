@@ -1,0 +1,287 @@
+/*
+ * pt_status_module.c: the "status" module: `handler: status|health` as a
+ * route action, and GET /status and /health on the admin listener.
+ *
+ * /status is JSON built from the shared process table and the upstream
+ * zone, so any worker answers for all of them.
+ */
+
+#include "pt_http.h"
+#include "pt_process.h"
+#include "pt_string.h"
+#include "pt_time.h"
+#include "pt_upstream.h"
+
+
+static int pt_status_set_handler(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+static int pt_status_postconfig(pt_conf_t *cf);
+static int pt_status_handler(pt_http_request_t *r);
+static int pt_health_handler(pt_http_request_t *r);
+
+
+static const pt_command_t  pt_status_commands[] = {
+
+    { "handler", PT_CONF_ROUTE | PT_CONF_SCALAR, pt_status_set_handler, 0,
+      NULL },
+
+    pt_null_command
+};
+
+
+pt_module_t  pt_status_module = {
+    "status",
+    PT_MODULE_ABI,
+    0,
+    pt_status_commands,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    pt_status_postconfig,
+    NULL,
+    NULL,
+    NULL,
+    NULL
+};
+
+
+static int
+pt_status_set_handler(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    if (strcmp(node->scalar.data, "status") == 0) {
+        return pt_route_set_content(cf, node, "handler", pt_status_handler);
+    }
+
+    if (strcmp(node->scalar.data, "health") == 0) {
+        return pt_route_set_content(cf, node, "handler", pt_health_handler);
+    }
+
+    return pt_conf_error(cf, node, "handler: \"%s\" is not one of: status, "
+                         "health", node->scalar.data);
+}
+
+
+static int
+pt_status_postconfig(pt_conf_t *cf)
+{
+    if (pt_http_admin_route_add(cf, "/status", pt_status_handler) == NULL
+        || pt_http_admin_route_add(cf, "/health", pt_health_handler) == NULL)
+    {
+        return PT_ERROR;
+    }
+
+    return PT_OK;
+}
+
+
+/* A growable text buffer in the request pool. */
+typedef struct {
+    pt_pool_t  *pool;
+    char       *data;
+    size_t      len;
+    size_t      cap;
+    int         failed;
+} pt_status_out_t;
+
+
+static void
+pt_status_printf(pt_status_out_t *o, const char *fmt, ...)
+    PT_PRINTF(2, 3);
+
+static void
+pt_status_printf(pt_status_out_t *o, const char *fmt, ...)
+{
+    int       n;
+    char     *p;
+    size_t    cap;
+    va_list   args;
+
+    if (o->failed) {
+        return;
+    }
+
+    for ( ;; ) {
+        va_start(args, fmt);
+        n = vsnprintf(o->data + o->len, o->cap - o->len, fmt, args);
+        va_end(args);
+
+        if (n < 0) {
+            o->failed = 1;
+            return;
+        }
+
+        if ((size_t) n < o->cap - o->len) {
+            o->len += (size_t) n;
+            return;
+        }
+
+        cap = pt_max(o->cap * 2, o->len + (size_t) n + 1);
+        p = pt_pnalloc(o->pool, cap);
+        if (p == NULL) {
+            o->failed = 1;
+            return;
+        }
+
+        memcpy(p, o->data, o->len);
+        (void) pt_pfree(o->pool, o->data);
+        o->data = p;
+        o->cap = cap;
+    }
+}
+
+
+static void
+pt_status_json_str(pt_status_out_t *o, const char *s, size_t len)
+{
+    char    *e;
+    size_t   n;
+
+    n = pt_json_escape_len(s, len);
+
+    e = pt_pnalloc(o->pool, n + 1);
+    if (e == NULL) {
+        o->failed = 1;
+        return;
+    }
+
+    pt_json_escape(e, s, len);
+    e[n] = '\0';
+
+    pt_status_printf(o, "\"%s\"", e);
+}
+
+
+static void
+pt_status_upstreams(pt_status_out_t *o)
+{
+    size_t                 i, j;
+    pt_array_t            *a;
+    pt_upstream_t        **us;
+    pt_upstream_target_t  *t;
+
+    a = pt_upstreams(pt_cycle);
+    us = a->elts;
+
+    pt_status_printf(o, "\"upstreams\":{");
+
+    for (i = 0; i < a->nelts; i++) {
+        pt_status_printf(o, "%s", i ? "," : "");
+        pt_status_json_str(o, us[i]->name.data, us[i]->name.len);
+        pt_status_printf(o, ":{\"targets\":[");
+
+        t = us[i]->targets.elts;
+
+        for (j = 0; j < us[i]->targets.nelts; j++) {
+            pt_status_printf(o, "%s{\"address\":", j ? "," : "");
+            pt_status_json_str(o, t[j].addr.text, strlen(t[j].addr.text));
+            pt_status_printf(o, ",\"weight\":%ld,\"healthy\":%s,"
+                             "\"inflight\":%llu,\"requests\":%llu,"
+                             "\"failures\":%llu}",
+                             (long) t[j].weight,
+                             t[j].shared->healthy ? "true" : "false",
+                             (unsigned long long) t[j].shared->inflight,
+                             (unsigned long long) t[j].shared->requests,
+                             (unsigned long long) t[j].shared->failures);
+        }
+
+        pt_status_printf(o, "]}");
+    }
+
+    pt_status_printf(o, "}");
+}
+
+
+static int
+pt_status_handler(pt_http_request_t *r)
+{
+    size_t            i, n;
+    uint64_t          active, idle, now;
+    pt_proc_shm_t    *p;
+    pt_status_out_t   o;
+
+    o.pool = r->pool;
+    o.len = 0;
+    o.cap = 4096;
+    o.failed = 0;
+    o.data = pt_pnalloc(r->pool, o.cap);
+    if (o.data == NULL) {
+        return PT_ERROR;
+    }
+
+    now = pt_current_epoch_msec;
+
+    pt_status_printf(&o, "{\"version\":\"%s\",\"pid\":%d,", PT_VERSION,
+                     (int) getppid());
+
+    if (pt_core_shm) {
+        pt_status_printf(&o, "\"uptime_s\":%llu,\"generation\":%llu,"
+                         "\"loaded_at\":%llu.%03llu,",
+                         (unsigned long long)
+                             ((now - pt_core_shm->master_start_ms) / 1000),
+                         (unsigned long long) pt_core_shm->generation,
+                         (unsigned long long)
+                             (pt_core_shm->loaded_at_ms / 1000),
+                         (unsigned long long)
+                             (pt_core_shm->loaded_at_ms % 1000));
+
+        pt_status_printf(&o, "\"reloads\":{\"ok\":%llu,\"failed\":%llu},"
+                         "\"requests\":%llu,",
+                         (unsigned long long) pt_core_shm->reloads_ok,
+                         (unsigned long long) pt_core_shm->reloads_failed,
+                         (unsigned long long) pt_core_requests_total());
+    }
+
+    pt_status_printf(&o, "\"workers\":[");
+
+    active = 0;
+    idle = 0;
+    n = 0;
+
+    for (i = 0; pt_core_shm && i < PT_MAX_PROCESSES; i++) {
+        p = &pt_core_shm->procs[i];
+
+        if (p->pid == 0) {
+            continue;
+        }
+
+        pt_status_printf(&o, "%s{\"pid\":%d,\"generation\":%u,"
+                         "\"connections\":%llu,\"requests\":%llu}",
+                         n++ ? "," : "", (int) p->pid,
+                         (unsigned) p->generation,
+                         (unsigned long long) p->connections,
+                         (unsigned long long) p->requests);
+
+        active += p->connections;
+        idle += p->idle;
+    }
+
+    pt_status_printf(&o, "],\"connections\":{\"active\":%llu,\"idle\":%llu},",
+                     (unsigned long long) active, (unsigned long long) idle);
+
+    pt_status_upstreams(&o);
+
+    pt_status_printf(&o, "}\n");
+
+    if (o.failed) {
+        return PT_ERROR;
+    }
+
+    pt_http_finalize(r, pt_http_send_response(r, 200, "application/json",
+                                              o.data, o.len));
+
+    return PT_DONE;
+}
+
+
+static int
+pt_health_handler(pt_http_request_t *r)
+{
+    static const char  body[] = "{\"status\":\"ok\"}\n";
+
+    pt_http_finalize(r, pt_http_send_response(r, 200, "application/json",
+                                              body, sizeof(body) - 1));
+
+    return PT_DONE;
+}
