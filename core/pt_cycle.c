@@ -18,7 +18,7 @@ pt_cycle_t  *pt_cycle;
 static int pt_cycle_parse(pt_conf_t *cf, const char *conf_file);
 static int pt_cycle_open_files(pt_cycle_t *cycle);
 static int pt_cycle_open_listeners(pt_cycle_t *cycle, pt_cycle_t *old);
-static void pt_cycle_report(pt_conf_t *cf);
+static void pt_cycle_report(pt_conf_t *cf, int level);
 
 
 pt_cycle_t *
@@ -76,7 +76,8 @@ pt_cycle_init(pt_cycle_t *old, const char *conf_file, const char *prefix,
     }
 
     if (pt_cycle_parse(&cf, conf_file) != PT_OK || cf.errors.nelts) {
-        pt_cycle_report(&cf);
+        /* A bad reload leaves the gateway running: an error, not emerg. */
+        pt_cycle_report(&cf, old ? PT_LOG_ERR : PT_LOG_EMERG);
         goto failed;
     }
 
@@ -236,7 +237,7 @@ pt_cycle_parse(pt_conf_t *cf, const char *conf_file)
 
 
 static void
-pt_cycle_report(pt_conf_t *cf)
+pt_cycle_report(pt_conf_t *cf, int level)
 {
     size_t     i;
     pt_str_t  *e;
@@ -244,19 +245,18 @@ pt_cycle_report(pt_conf_t *cf)
     e = cf->errors.elts;
 
     if (cf->errors.nelts == 0) {
-        pt_log_error(PT_LOG_EMERG, NULL, 0, "%s: cannot load configuration "
+        pt_log_error(level, NULL, 0, "%s: cannot load configuration "
                      "(out of memory?)", cf->cycle->conf_file.data);
         return;
     }
 
     for (i = 0; i < cf->errors.nelts; i++) {
-        pt_log_error(PT_LOG_EMERG, NULL, 0, "%.*s", (int) e[i].len,
-                     e[i].data);
+        pt_log_error(level, NULL, 0, "%.*s", (int) e[i].len, e[i].data);
     }
 
     if (cf->errors.nelts >= PT_CONF_MAX_ERRORS) {
-        pt_log_error(PT_LOG_EMERG, NULL, 0, "too many errors, stopped after "
-                     "%d", PT_CONF_MAX_ERRORS);
+        pt_log_error(level, NULL, 0, "too many errors, stopped after %d",
+                     PT_CONF_MAX_ERRORS);
     }
 }
 

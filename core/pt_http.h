@@ -122,6 +122,8 @@ typedef struct {
     pt_http_header_t   *referer;
     int64_t             content_length_n;   /* -1: none                   */
     unsigned            chunked:1;
+    unsigned            conn_close:1;       /* any Connection says so     */
+    unsigned            conn_keepalive:1;
 } pt_http_headers_in_t;
 
 typedef struct {

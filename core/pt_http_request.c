@@ -602,7 +602,11 @@ pt_http_process_headers(pt_http_request_t *r)
                 ncl++;
 
             } else if (pt_hdr_is(h, "connection")) {
+                /* Several Connection lines form one list. */
                 in->connection = h;
+                in->conn_close |= pt_http_list_has(&h->value, "close", 5);
+                in->conn_keepalive |= pt_http_list_has(&h->value,
+                                                       "keep-alive", 10);
             }
             break;
 
@@ -692,15 +696,9 @@ pt_http_process_headers(pt_http_request_t *r)
         return 413;
     }
 
-    if (r->version == 11) {
-        r->keepalive = in->connection == NULL
-                       || !pt_http_list_has(&in->connection->value,
-                                            "close", 5);
-    } else {
-        r->keepalive = in->connection != NULL
-                       && pt_http_list_has(&in->connection->value,
-                                           "keep-alive", 10);
-    }
+    r->keepalive = (r->version == 11) ? !in->conn_close
+                                      : (in->conn_keepalive
+                                         && !in->conn_close);
 
     if (in->expect) {
         if (in->expect->value.len == 12

@@ -60,6 +60,8 @@ typedef struct {
 
 
 static int pt_proxy_build_head(pt_proxy_t *p);
+static int pt_proxy_hop_by_hop(pt_http_header_t *h, pt_http_header_t *all,
+    size_t n);
 static void pt_proxy_connect(pt_proxy_t *p);
 static void pt_proxy_upstream_read(pt_event_t *ev);
 static void pt_proxy_upstream_write(pt_event_t *ev);
@@ -173,12 +175,14 @@ pt_proxy_handler(pt_http_request_t *r)
 static int
 pt_proxy_skip_header(pt_http_request_t *r, pt_http_header_t *h)
 {
-    pt_str_t  *conn;
+    if (pt_http_is_hop_by_hop(&h->name, NULL)) {
+        return 1;
+    }
 
-    conn = r->headers_in.connection ? &r->headers_in.connection->value
-                                    : NULL;
-
-    if (pt_http_is_hop_by_hop(&h->name, conn)) {
+    if (r->headers_in.connection
+        && pt_proxy_hop_by_hop(h, r->headers_in.headers.elts,
+                               r->headers_in.headers.nelts))
+    {
         return 1;
     }
 
@@ -716,12 +720,41 @@ pt_proxy_read_response(pt_proxy_t *p)
 
 
 static int
+pt_proxy_is_connection(pt_http_header_t *h)
+{
+    return h->name.len == 10
+           && strncasecmp(h->name.data, "connection", 10) == 0;
+}
+
+
+/* Hop-by-hop, or named by any of the message's Connection fields. */
+static int
+pt_proxy_hop_by_hop(pt_http_header_t *h, pt_http_header_t *all, size_t n)
+{
+    size_t  i;
+
+    if (pt_http_is_hop_by_hop(&h->name, NULL)) {
+        return 1;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (pt_proxy_is_connection(&all[i])
+            && pt_http_list_has(&all[i].value, h->name.data, h->name.len))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
 pt_proxy_process_head(pt_proxy_t *p)
 {
-    int                     rc;
+    int                     rc, close, keepalive;
     char                   *mem;
     size_t                  i, n, total;
-    pt_str_t               *conn;
     pt_http_header_t        hdrs[128], *h, *out;
     pt_http_request_t      *r;
     pt_http_status_line_t   sl;
@@ -762,21 +795,20 @@ pt_proxy_process_head(pt_proxy_t *p)
     }
 
     h = hdrs;
-    conn = NULL;
+    close = 0;
+    keepalive = 0;
     total = 0;
 
     for (i = 0; i < n; i++) {
-        if (h[i].name.len == 10
-            && strncasecmp(h[i].name.data, "connection", 10) == 0)
-        {
-            conn = &h[i].value;
+        if (pt_proxy_is_connection(&h[i])) {
+            close |= pt_http_list_has(&h[i].value, "close", 5);
+            keepalive |= pt_http_list_has(&h[i].value, "keep-alive", 10);
         }
         total += h[i].name.len + h[i].value.len;
     }
 
-    p->upstream_keepalive = (sl.version == 11)
-        ? (conn == NULL || !pt_http_list_has(conn, "close", 5))
-        : (conn != NULL && pt_http_list_has(conn, "keep-alive", 10));
+    p->upstream_keepalive = (sl.version == 11) ? !close
+                                               : (keepalive && !close);
 
     /* Copied out of the buffer: it is reused for the body. */
     mem = pt_pnalloc(r->pool, total + 1);
@@ -816,7 +848,7 @@ pt_proxy_process_head(pt_proxy_t *p)
             continue;
         }
 
-        if (pt_http_is_hop_by_hop(&h[i].name, conn)) {
+        if (pt_proxy_hop_by_hop(&h[i], h, n)) {
             continue;
         }
 
