@@ -30,6 +30,7 @@ test: deps build
 	prove -j$(PROVE_JOBS) t/
 
 bench: build
+	scripts/deps bench
 	scripts/bench
 
 clean:

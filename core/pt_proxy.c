@@ -1002,26 +1002,11 @@ pt_proxy_stream(pt_proxy_t *p)
     uc = p->uc;
 
     for ( ;; ) {
-        rc = pt_http_flush(r);
-
-        if (rc == PT_AGAIN) {
-            return;     /* the client's write event brings us back */
-        }
-
-        if (rc == PT_ERROR) {
-            p->upstream_keepalive = 0;
-            pt_proxy_finish(p);
-            pt_http_finalize(r, PT_ERROR);
-            return;
-        }
-
-        if (p->resp_done && r->response_done) {
-            pt_proxy_finish(p);
-            pt_http_finalize(r, PT_OK);
-            return;
-        }
-
-        if (p->in.pos < p->in.last || (p->resp_done && !r->response_done)) {
+        /* Hand over what the buffer holds; the head still queued goes out
+         * with it in one writev(). */
+        if ((!p->resp_done && p->in.pos < p->in.last)
+            || (p->resp_done && !r->response_done))
+        {
             out = NULL;
 
             if (pt_proxy_take_body(p, &out) != PT_OK) {
@@ -1033,20 +1018,31 @@ pt_proxy_stream(pt_proxy_t *p)
                 r->response_done = 1;
             }
 
-            if (out == NULL) {
-                continue;
-            }
+            rc = out ? pt_http_output(r, out) : pt_http_flush(r);
 
-            rc = pt_http_output(r, out);
+        } else {
+            rc = pt_http_flush(r);
+        }
 
-            if (rc == PT_ERROR) {
-                p->upstream_keepalive = 0;
-                pt_proxy_finish(p);
-                pt_http_finalize(r, PT_ERROR);
-                return;
-            }
+        if (rc == PT_ERROR) {
+            p->upstream_keepalive = 0;
+            pt_proxy_finish(p);
+            pt_http_finalize(r, PT_ERROR);
+            return;
+        }
 
-            continue;
+        if (rc == PT_AGAIN) {
+            return;     /* the client's write event brings us back */
+        }
+
+        if (p->resp_done) {
+            pt_proxy_finish(p);
+            pt_http_finalize(r, PT_OK);
+            return;
+        }
+
+        if (p->in.pos < p->in.last) {
+            continue;   /* a chunk split across reads: decode the rest */
         }
 
         /* Everything read so far is with the client: read more. */
