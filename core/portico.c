@@ -262,9 +262,12 @@ main(int argc, char **argv)
         }
 
         if (signal_arg) {
-            return pt_signal_master(cycle, signal_arg);
+            opt = pt_signal_master(cycle, signal_arg);
+            pt_cycle_free(cycle, NULL);
+            return opt;
         }
 
+        pt_cycle_free(cycle, NULL);
         fprintf(stderr, "portico: configuration %s test is successful\n",
                 conf);
         return 0;

@@ -230,6 +230,14 @@ pt_process_events_and_timers(void)
             revents |= EPOLLIN | EPOLLOUT;
         }
 
+        wev = c->write;
+
+        /* Readiness first, handlers after: a read handler that writes
+         * must know the socket is writable in this very event. */
+        if ((revents & EPOLLOUT) && wev->active) {
+            wev->ready = 1;
+        }
+
         if ((revents & EPOLLIN) && rev->active) {
             rev->ready = 1;
             if (revents & EPOLLRDHUP) {
@@ -237,8 +245,6 @@ pt_process_events_and_timers(void)
             }
             rev->handler(rev);
         }
-
-        wev = c->write;
 
         if ((revents & EPOLLOUT) && wev->active && c->fd != -1
             && wev->instance == instance)

@@ -289,6 +289,9 @@ int pt_http_is_hop_by_hop(const pt_str_t *name, const pt_str_t *connection);
 int pt_http_send_header(pt_http_request_t *r);
 int pt_http_output(pt_http_request_t *r, pt_chain_t *in);
 int pt_http_flush(pt_http_request_t *r);
+/* Forget a response that was queued but not one byte of it sent, so an
+ * error status can replace it. */
+void pt_http_output_reset(pt_http_request_t *r);
 pt_chain_t *pt_http_link_get(pt_http_request_t *r);
 void pt_http_link_free(pt_http_request_t *r, pt_chain_t *cl);
 /* A complete small response: status, content type and body. */

@@ -132,6 +132,12 @@ pt_http_send_header(pt_http_request_t *r)
         r->keepalive = 0;
     }
 
+    /* Answering before a body the client was told to hold back: it may or
+     * may not send it now, so the connection cannot be trusted after. */
+    if (r->expect_continue && !r->continue_sent && !r->body.done) {
+        r->keepalive = 0;
+    }
+
     reason = pt_http_status_text(status);
 
     len = sizeof("HTTP/1.1 999 \r\n") - 1 + strlen(reason)
@@ -230,6 +236,27 @@ pt_http_send_header(pt_http_request_t *r)
     r->out = cl;
 
     return PT_OK;
+}
+
+
+void
+pt_http_output_reset(pt_http_request_t *r)
+{
+    pt_chain_t  *cl, *next;
+
+    for (cl = r->out; cl; cl = next) {
+        next = cl->next;
+        pt_http_link_free(r, cl);
+    }
+
+    r->out = NULL;
+    r->header_sent = 0;
+    r->response_done = 0;
+    r->chunked_out = 0;
+    r->no_body = 0;
+    r->headers_out.headers.nelts = 0;
+    r->headers_out.content_length_n = -1;
+    r->headers_out.status = 0;
 }
 
 

@@ -193,8 +193,9 @@ pt_http_parse_response_head(const char *buf,
 }
 
 
-/* "HTTP/" DIGIT "." DIGIT, case-sensitive: PT_OK for 1.0 and 1.1, 505 for
- * other well-formed versions, 400 when it is not a version at all. */
+/* "HTTP/" DIGIT "." DIGIT, case-sensitive: PT_OK for 1.x (a minor above 1
+ * is handled as 1.1, RFC 9110 2.5), 505 for other majors, 400 when it is
+ * not a version at all. */
 
 static int
 pt_http_parse_version(const char *p, size_t len, unsigned *version)
@@ -206,11 +207,11 @@ pt_http_parse_version(const char *p, size_t len, unsigned *version)
         return 400;
     }
 
-    *version = (unsigned) (p[5] - '0') * 10 + (unsigned) (p[7] - '0');
-
-    if (*version != 10 && *version != 11) {
+    if (p[5] != '1') {
         return 505;
     }
+
+    *version = (p[7] == '0') ? 10 : 11;
 
     return PT_OK;
 }

@@ -560,6 +560,27 @@ pt_http_host_valid(const char *h, size_t len, pt_str_t *host,
 }
 
 
+/* True when the last coding of a Transfer-Encoding list is chunked. */
+static int
+pt_http_te_ends_chunked(const pt_str_t *te)
+{
+    size_t       len;
+    const char  *end;
+
+    end = te->data + te->len;
+
+    while (end > te->data && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+
+    len = (size_t) (end - te->data);
+
+    return len >= 7 && strncasecmp(end - 7, "chunked", 7) == 0
+           && (len == 7 || end[-8] == ',' || end[-8] == ' '
+               || end[-8] == '\t');
+}
+
+
 #define pt_hdr_is(h, lit) \
     ((h)->name.len == sizeof(lit) - 1 \
      && strncasecmp((h)->name.data, lit, sizeof(lit) - 1) == 0)
@@ -681,8 +702,8 @@ pt_http_process_headers(pt_http_request_t *r)
         if (te->len == 7 && strncasecmp(te->data, "chunked", 7) == 0) {
             in->chunked = 1;
 
-        } else if (pt_http_list_has(te, "chunked", 7)) {
-            /* chunked with another coding: not ours to undo */
+        } else if (pt_http_te_ends_chunked(te)) {
+            /* another coding under chunked: not ours to undo */
             return 501;
 
         } else {

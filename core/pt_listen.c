@@ -268,6 +268,7 @@ pt_event_accept(pt_event_t *ev)
         }
 
         c->client = 1;
+        c->write->ready = 1;        /* a new socket has room to write */
         pt_connections_active++;
 
         if (pt_connections_active >= pt_connections_max) {

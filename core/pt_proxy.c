@@ -604,6 +604,12 @@ pt_proxy_client_write(pt_http_request_t *r)
 
     if (p && p->state == PT_PROXY_STREAMING) {
         pt_proxy_stream(p);
+        return;
+    }
+
+    /* Before the response: only a 100 Continue can be waiting. */
+    if (r->out && pt_http_flush(r) == PT_ERROR) {
+        pt_http_finalize(r, PT_ERROR);
     }
 }
 
@@ -749,12 +755,64 @@ pt_proxy_hop_by_hop(pt_http_header_t *h, pt_http_header_t *all, size_t n)
 }
 
 
+/* Queue an interim response for the client, without its hop-by-hop
+ * fields; it goes out ahead of the final one. */
+static int
+pt_proxy_interim(pt_proxy_t *p, pt_http_status_line_t *sl,
+    pt_http_header_t *h, size_t n)
+{
+    char               *b;
+    size_t              i, len;
+    pt_chain_t         *cl, **ll;
+    pt_http_request_t  *r;
+
+    r = p->r;
+    len = sizeof("HTTP/1.1 199 \r\n\r\n") + sl->reason.len;
+
+    for (i = 0; i < n; i++) {
+        len += h[i].name.len + h[i].value.len + 4;
+    }
+
+    b = pt_pnalloc(r->pool, len);
+    cl = pt_http_link_get(r);
+    if (b == NULL || cl == NULL) {
+        return PT_ERROR;
+    }
+
+    cl->buf->start = b;
+    cl->buf->pos = b;
+
+    b += sprintf(b, "HTTP/1.1 %03u %.*s\r\n", sl->status,
+                 (int) sl->reason.len, sl->reason.data);
+
+    for (i = 0; i < n; i++) {
+        if (pt_proxy_hop_by_hop(&h[i], h, n)) {
+            continue;
+        }
+        b = pt_cpymem(b, h[i].name.data, h[i].name.len);
+        b = pt_cpystr(b, ": ");
+        b = pt_cpymem(b, h[i].value.data, h[i].value.len);
+        b = pt_cpystr(b, "\r\n");
+    }
+
+    b = pt_cpystr(b, "\r\n");
+    cl->buf->last = b;
+    cl->buf->end = b;
+
+    for (ll = &r->out; *ll; ll = &(*ll)->next) { /* void */ }
+    *ll = cl;
+
+    return pt_http_flush(r) == PT_ERROR ? PT_ERROR : PT_OK;
+}
+
+
 static int
 pt_proxy_process_head(pt_proxy_t *p)
 {
     int                     rc, close, keepalive;
     char                   *mem;
     size_t                  i, n, total;
+    int64_t                 len;
     pt_http_header_t        hdrs[128], *h, *out;
     pt_http_request_t      *r;
     pt_http_status_line_t   sl;
@@ -784,8 +842,16 @@ pt_proxy_process_head(pt_proxy_t *p)
                 return PT_ERROR;
             }
 
-            /* Interim responses (100 Continue and friends) are ours to
-             * swallow: the client already had its 100 from us. */
+            /* 100 Continue is ours to give (we never forward Expect);
+             * other interim responses (103 Early Hints) go to 1.1
+             * clients, as RFC 9110 15.2 asks of a proxy. */
+            if (sl.status != 100 && r->version == 11
+                && pt_proxy_interim(p, &sl, hdrs, n) != PT_OK)
+            {
+                pt_proxy_fail(p, 500, 0, "out of memory");
+                return PT_ERROR;
+            }
+
             p->in.pos += p->scan.head_end;
             p->scan = (pt_http_head_scan_t) { 0 };
             continue;
@@ -824,13 +890,18 @@ pt_proxy_process_head(pt_proxy_t *p)
         if (h[i].name.len == 14
             && strncasecmp(h[i].name.data, "content-length", 14) == 0)
         {
-            r->headers_out.content_length_n =
-                pt_http_parse_content_length(&h[i].value);
-            if (r->headers_out.content_length_n < 0) {
+            len = pt_http_parse_content_length(&h[i].value);
+
+            /* RFC 9112 6.3: differing lengths must not be guessed at. */
+            if (len < 0 || (r->headers_out.content_length_n >= 0
+                            && len != r->headers_out.content_length_n))
+            {
                 pt_proxy_fail(p, 502, 0, "upstream sent an invalid "
                               "Content-Length");
                 return PT_ERROR;
             }
+
+            r->headers_out.content_length_n = len;
             continue;
         }
 
@@ -1121,6 +1192,12 @@ pt_proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
 
     p->upstream_keepalive = 0;
     pt_proxy_finish(p);
+
+    if (r->header_sent && r->connection->sent == r->bytes_sent_start) {
+        /* The head was only queued: the client has seen nothing, so it
+         * can still get an honest status instead of a cut connection. */
+        pt_http_output_reset(r);
+    }
 
     if (r->header_sent) {
         r->error = 1;

@@ -831,6 +831,10 @@ pt_upstream_connect(pt_upstream_target_t *t, pt_connection_t **cp)
 
     *cp = c;
 
+    if (rc == 0) {
+        c->write->ready = 1;
+    }
+
     pt_upstream_track_busy(t, 1);
 
     return rc == 0 ? PT_OK : PT_AGAIN;

@@ -411,7 +411,9 @@ test_bad_requests(void)
 
     /* versions */
     is_int(req(S("GET / HTTP/2.0\r\n\r\n")), 505, "HTTP/2.0 is 505");
-    is_int(req(S("GET / HTTP/1.2\r\n\r\n")), 505, "HTTP/1.2 is 505");
+    is_int(req(S("GET / HTTP/1.2\r\n\r\n")), PT_OK,
+           "HTTP/1.2 is handled as 1.1 (RFC 9110 2.5)");
+    is_int(rl.version, 11, "HTTP/1.2 reads as version 11");
     is_int(req(S("GET / HTTP/0.9\r\n\r\n")), 505, "HTTP/0.9 is 505");
 
     /* capacity */
@@ -457,7 +459,8 @@ test_responses(void)
     is_int(resp(S("HTTP/1.1  200 OK\r\n\r\n")), PT_ERROR, "two SPs");
     is_int(resp(S("HTTP/1.1 200 O\x01K\r\n\r\n")), PT_ERROR, "CTL in reason");
     is_int(resp(S("HTTP/2.0 200 OK\r\n\r\n")), PT_ERROR, "HTTP/2.0");
-    is_int(resp(S("HTTP/1.2 200 OK\r\n\r\n")), PT_ERROR, "HTTP/1.2");
+    is_int(resp(S("HTTP/1.2 200 OK\r\n\r\n")), PT_OK,
+           "HTTP/1.2 response read as 1.1");
     is_int(resp(S("http/1.1 200 OK\r\n\r\n")), PT_ERROR, "lower-case http");
     is_int(resp(S("ICY 200 OK\r\n\r\n")), PT_ERROR, "not HTTP");
     is_int(resp(S("HTTP/1.1 200 OK\n\r\n")), PT_ERROR, "bare LF");
