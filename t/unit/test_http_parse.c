@@ -549,7 +549,7 @@ test_helpers(void)
 int
 main(void)
 {
-    tap_plan(204);
+    tap_plan(205);
 
     test_scanner();
     test_valid_requests();
