@@ -14,6 +14,7 @@
 
 
 pt_cycle_t  *pt_cycle;
+int          pt_cycle_fatal_level = PT_LOG_EMERG;
 
 static int pt_cycle_parse(pt_conf_t *cf, const char *conf_file);
 static int pt_cycle_open_files(pt_cycle_t *cycle);
@@ -30,6 +31,9 @@ pt_cycle_init(pt_cycle_t *old, const char *conf_file, const char *prefix,
     pt_conf_t     cf;
     pt_cycle_t   *cycle;
     pt_core_conf_t  *ccf;
+
+    /* A failing reload leaves the gateway serving: an error, not emerg. */
+    pt_cycle_fatal_level = old ? PT_LOG_ERR : PT_LOG_EMERG;
 
     pool = pt_pool_create(16384);
     if (pool == NULL) {
@@ -77,7 +81,7 @@ pt_cycle_init(pt_cycle_t *old, const char *conf_file, const char *prefix,
 
     if (pt_cycle_parse(&cf, conf_file) != PT_OK || cf.errors.nelts) {
         /* A bad reload leaves the gateway running: an error, not emerg. */
-        pt_cycle_report(&cf, old ? PT_LOG_ERR : PT_LOG_EMERG);
+        pt_cycle_report(&cf, pt_cycle_fatal_level);
         goto failed;
     }
 
@@ -94,7 +98,7 @@ pt_cycle_init(pt_cycle_t *old, const char *conf_file, const char *prefix,
         cycle->log_file.path = ccf->error_log.data;
         cycle->log_file.fd = pt_log_open_file(ccf->error_log.data);
         if (cycle->log_file.fd < 0) {
-            pt_log_error(PT_LOG_EMERG, NULL, errno, "cannot open error log "
+            pt_log_error(pt_cycle_fatal_level, NULL, errno, "cannot open error log "
                          "\"%s\"", ccf->error_log.data);
             goto failed;
         }
@@ -113,7 +117,7 @@ pt_cycle_init(pt_cycle_t *old, const char *conf_file, const char *prefix,
         if (pt_modules[m]->init_master
             && pt_modules[m]->init_master(cycle) != PT_OK)
         {
-            pt_log_error(PT_LOG_EMERG, NULL, 0, "module \"%s\" failed to "
+            pt_log_error(pt_cycle_fatal_level, NULL, 0, "module \"%s\" failed to "
                          "initialise", pt_modules[m]->name);
             goto rollback;
         }
@@ -319,7 +323,7 @@ pt_cycle_open_files(pt_cycle_t *cycle)
     for (i = 0; i < cycle->open_files.nelts; i++) {
         f[i].fd = pt_log_open_file(f[i].path.data);
         if (f[i].fd < 0) {
-            pt_log_error(PT_LOG_EMERG, NULL, errno, "cannot open \"%s\"",
+            pt_log_error(pt_cycle_fatal_level, NULL, errno, "cannot open \"%s\"",
                          f[i].path.data);
             return PT_ERROR;
         }
@@ -459,13 +463,29 @@ pt_cycle_has_zone(pt_cycle_t *keep, void *addr)
 
 
 void
+pt_cycle_close_listeners(pt_cycle_t *cycle, pt_cycle_t *keep)
+{
+    size_t           i;
+    pt_listening_t  *ls;
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        if (ls[i].fd != -1 && !pt_cycle_has_fd(keep, ls[i].fd)) {
+            close(ls[i].fd);
+        }
+        ls[i].fd = -1;
+    }
+}
+
+
+void
 pt_cycle_free(pt_cycle_t *cycle, pt_cycle_t *keep)
 {
     size_t           i;
     pt_uint_t        m;
     pt_shm_zone_t   *z;
     pt_open_file_t  *f;
-    pt_listening_t  *ls;
 
     if (cycle == NULL) {
         return;
@@ -477,13 +497,7 @@ pt_cycle_free(pt_cycle_t *cycle, pt_cycle_t *keep)
         }
     }
 
-    ls = cycle->listening.elts;
-    for (i = 0; i < cycle->listening.nelts; i++) {
-        if (ls[i].fd != -1 && !pt_cycle_has_fd(keep, ls[i].fd)) {
-            close(ls[i].fd);
-        }
-        ls[i].fd = -1;
-    }
+    pt_cycle_close_listeners(cycle, keep);
 
     z = cycle->shm_zones.elts;
     for (i = 0; i < cycle->shm_zones.nelts; i++) {

@@ -79,6 +79,10 @@ struct pt_cycle_s {
 
 extern pt_cycle_t  *pt_cycle;         /* the one this process runs       */
 
+/* The level of errors that stop a cycle from loading: emerg at start,
+ * error on reload (the running generation goes on). */
+extern int          pt_cycle_fatal_level;
+
 /* Build a cycle from conf_file. With test_only, stop after validation
  * (no files, sockets or zones). NULL on failure; the errors were logged
  * to the current log (or printed by -t). */
@@ -88,6 +92,10 @@ pt_cycle_t *pt_cycle_init(pt_cycle_t *old, const char *conf_file,
 /* Release what `cycle` owns and `keep` does not share, then its pool.
  * keep may be NULL (exit). */
 void pt_cycle_free(pt_cycle_t *cycle, pt_cycle_t *keep);
+
+/* Close the listening sockets of cycle that keep (may be NULL) does not
+ * share. */
+void pt_cycle_close_listeners(pt_cycle_t *cycle, pt_cycle_t *keep);
 
 /* Register a scope (see pt_conf_scope_t). */
 int pt_conf_scope_add(pt_conf_t *cf, pt_conf_level_e level, void *object,

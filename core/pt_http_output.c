@@ -437,19 +437,49 @@ pt_http_send_response(pt_http_request_t *r, unsigned status,
 }
 
 
+static int
+pt_http_error_keeps(const pt_str_t *name)
+{
+    static const char  *keep[] = {
+        "allow", "www-authenticate", "retry-after", "ratelimit",
+        "ratelimit-policy", NULL
+    };
+    const char        **k;
+
+    for (k = keep; *k; k++) {
+        if (strlen(*k) == name->len
+            && strncasecmp(*k, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 int
 pt_http_send_error(pt_http_request_t *r, unsigned status)
 {
-    char        *body, *p;
-    size_t       len, i;
-    const char  *text;
+    char              *body, *p;
+    size_t             len, i, n;
+    const char        *text;
+    pt_http_header_t  *h;
 
     if (r->request_id.len == 0) {
         (void) pt_http_request_id(r);
     }
 
-    /* What the client would have got before is not part of an error. */
-    r->headers_out.headers.nelts = 0;
+    /* What the client would have got before is not part of an error,
+     * except the fields that explain it (Allow on 405, a challenge on
+     * 401, when to come back on 429 and 503). */
+    h = r->headers_out.headers.elts;
+    for (i = 0, n = 0; i < r->headers_out.headers.nelts; i++) {
+        if (pt_http_error_keeps(&h[i].name)) {
+            h[n++] = h[i];
+        }
+    }
+    r->headers_out.headers.nelts = n;
     r->chunked_out = 0;
 
     text = pt_http_status_text(status);

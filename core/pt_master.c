@@ -57,6 +57,12 @@ static unsigned       pt_terminating;
 static pt_msec_t      pt_kill_at;
 static pt_str_t       pt_pid_path;
 static int            pt_master_sfd = -1;
+static unsigned       pt_reload_again;     /* a HUP came during a reload */
+
+/* Generations whose workers are still draining: their memory stays until
+ * the last of them is reaped, since the master may still have to free a
+ * zone lock one of them held. */
+static pt_cycle_t    *pt_retired[64];
 
 static int pt_master_spawn(pt_cycle_t *cycle, pt_uint_t index);
 static void pt_master_signal_generation(uint64_t gen, int signo);
@@ -67,6 +73,8 @@ static void pt_master_reload(const char *conf_file, const char *prefix);
 static void pt_master_commit(void);
 static void pt_master_rollback(const char *why);
 static void pt_master_respawn_due(void);
+static void pt_master_retire(pt_cycle_t *cycle);
+static void pt_master_free_retired(int all);
 
 
 int
@@ -174,6 +182,10 @@ pt_master_run(const char *conf_file, const char *prefix)
                         pt_master_rollback("shutting down");
                     }
                     pt_master_signal_all(SIGQUIT);
+
+                    /* With every copy closed, new clients are refused at
+                     * once instead of waiting in a backlog nobody reads. */
+                    pt_cycle_close_listeners(pt_cycle, NULL);
                 }
                 break;
 
@@ -235,7 +247,13 @@ pt_master_run(const char *conf_file, const char *prefix)
             continue;
         }
 
-        if (reload) {
+        if (reload && pt_pending) {
+            pt_log_error(PT_LOG_NOTICE, NULL, 0, "reload in progress, the "
+                         "new SIGHUP will be served after it");
+            pt_reload_again = 1;
+
+        } else if ((reload || pt_reload_again) && !pt_pending) {
+            pt_reload_again = 0;
             pt_master_reload(conf_file, prefix);
         }
 
@@ -260,6 +278,7 @@ pt_master_run(const char *conf_file, const char *prefix)
         (void) unlink(pt_pid_path.data);
     }
 
+    pt_master_free_retired(1);
     pt_cycle_free(pt_cycle, NULL);
 
     return 0;
@@ -484,11 +503,9 @@ pt_master_reap(void)
                          WEXITSTATUS(status));
         }
 
-        /* A lock the dead process held would stall every other worker. */
+        /* A lock the dead process held would stall every other worker.
+         * p->cycle is alive: retired cycles wait for their last worker. */
         pt_shm_zones_unlock(p->cycle, pid);
-        if (pt_pending && pt_pending != p->cycle) {
-            pt_shm_zones_unlock(pt_pending, pid);
-        }
 
         if (pt_core_shm) {
             __atomic_add_fetch(&pt_core_shm->requests_retired,
@@ -499,6 +516,8 @@ pt_master_reap(void)
         }
 
         p->pid = 0;
+
+        pt_master_free_retired(0);
 
         if (pt_pending && p->generation == pt_pending->generation
             && !p->exiting)
@@ -530,12 +549,6 @@ pt_master_reload(const char *conf_file, const char *prefix)
     pt_uint_t     i, n;
     pt_cycle_t   *cycle;
 
-    if (pt_pending) {
-        pt_log_error(PT_LOG_WARN, NULL, 0, "reload already in progress, "
-                     "SIGHUP ignored");
-        return;
-    }
-
     pt_log_error(PT_LOG_NOTICE, NULL, 0, "reloading configuration \"%s\"",
                  conf_file);
 
@@ -566,6 +579,55 @@ pt_master_reload(const char *conf_file, const char *prefix)
 
 
 static void
+pt_master_retire(pt_cycle_t *cycle)
+{
+    pt_uint_t  i;
+
+    for (i = 0; i < pt_nelems(pt_retired); i++) {
+        if (pt_retired[i] == NULL) {
+            pt_retired[i] = cycle;
+            pt_master_free_retired(0);
+            return;
+        }
+    }
+
+    /* Sixty-four generations still draining: let the oldest go now; its
+     * workers only lose lock recovery. */
+    pt_log_error(PT_LOG_WARN, NULL, 0, "too many generations draining at "
+                 "once");
+    pt_cycle_free(pt_retired[0], pt_cycle);
+    memmove(&pt_retired[0], &pt_retired[1],
+            sizeof(pt_retired) - sizeof(pt_retired[0]));
+    pt_retired[pt_nelems(pt_retired) - 1] = cycle;
+}
+
+
+/* Free retired cycles no process uses any more (all of them at exit). */
+static void
+pt_master_free_retired(int all)
+{
+    pt_uint_t  i, j;
+
+    for (i = 0; i < pt_nelems(pt_retired); i++) {
+        if (pt_retired[i] == NULL) {
+            continue;
+        }
+
+        for (j = 0; !all && j < PT_MAX_PROCESSES; j++) {
+            if (pt_procs[j].pid && pt_procs[j].cycle == pt_retired[i]) {
+                break;
+            }
+        }
+
+        if (all || j == PT_MAX_PROCESSES) {
+            pt_cycle_free(pt_retired[i], pt_cycle);
+            pt_retired[i] = NULL;
+        }
+    }
+}
+
+
+static void
 pt_master_commit(void)
 {
     pt_str_t      old_pid;
@@ -589,12 +651,11 @@ pt_master_commit(void)
         (void) unlink(old_pid.data);
     }
 
-    /* The old workers keep their own copy of the old cycle until they
-     * exit; the master's copy can go now. */
-    pt_cycle_free(old, pt_cycle);
-
-    /* pt_pid_path pointed into the old pool: refresh it. */
-    pt_pid_path = pt_core_conf(pt_cycle)->pid_file;
+    /* Sockets the new config dropped close now (the old workers close
+     * theirs as they drain); the rest of the old cycle waits for its
+     * last worker. */
+    pt_cycle_close_listeners(old, pt_cycle);
+    pt_master_retire(old);
 
     if (pt_core_shm) {
         pt_core_shm->generation = pt_cycle->generation;
@@ -610,7 +671,6 @@ pt_master_commit(void)
 static void
 pt_master_rollback(const char *why)
 {
-    pt_uint_t    i;
     pt_cycle_t  *cycle;
 
     cycle = pt_pending;
@@ -618,14 +678,8 @@ pt_master_rollback(const char *why)
 
     pt_master_signal_generation(cycle->generation, SIGKILL);
 
-    /* Their slots must not be respawned or counted as the new ones. */
-    for (i = 0; i < PT_MAX_PROCESSES; i++) {
-        if (pt_procs[i].pid && pt_procs[i].cycle == cycle) {
-            pt_procs[i].cycle = pt_cycle;
-        }
-    }
-
-    pt_cycle_free(cycle, pt_cycle);
+    pt_cycle_close_listeners(cycle, pt_cycle);
+    pt_master_retire(cycle);
 
     pt_log_error(PT_LOG_ERR, NULL, 0, "reload failed, keeping generation "
                  "%lu: %s", (unsigned long) pt_cycle->generation, why);

@@ -180,7 +180,7 @@ pt_shm_zones_create(pt_cycle_t *cycle, pt_cycle_t *old)
             z[i].shm.size = z[i].size;
 
             if (pt_shm_alloc(&z[i].shm) != PT_OK) {
-                pt_log_error(PT_LOG_EMERG, NULL, errno, "cannot map %zu "
+                pt_log_error(pt_cycle_fatal_level, NULL, errno, "cannot map %zu "
                              "bytes for shm zone \"%s\"", z[i].size,
                              z[i].name.data);
                 return PT_ERROR;
@@ -189,7 +189,7 @@ pt_shm_zones_create(pt_cycle_t *cycle, pt_cycle_t *old)
             z[i].slab = pt_slab_init(z[i].shm.addr, z[i].shm.size,
                                      z[i].name.data);
             if (z[i].slab == NULL) {
-                pt_log_error(PT_LOG_EMERG, NULL, 0, "shm zone \"%s\" of %zu "
+                pt_log_error(pt_cycle_fatal_level, NULL, 0, "shm zone \"%s\" of %zu "
                              "bytes is too small", z[i].name.data,
                              z[i].size);
                 return PT_ERROR;
@@ -197,7 +197,7 @@ pt_shm_zones_create(pt_cycle_t *cycle, pt_cycle_t *old)
         }
 
         if (z[i].init && z[i].init(&z[i], old_data) != PT_OK) {
-            pt_log_error(PT_LOG_EMERG, NULL, 0, "shm zone \"%s\" failed to "
+            pt_log_error(pt_cycle_fatal_level, NULL, 0, "shm zone \"%s\" failed to "
                          "initialise", z[i].name.data);
             return PT_ERROR;
         }

@@ -120,22 +120,86 @@ pt_sprint_uint(char *p, uint64_t v)
 }
 
 
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one
+ * (overlong forms, surrogates and values past U+10FFFF are not). */
+static size_t
+pt_utf8_seq(const unsigned char *s, size_t len)
+{
+    size_t    n, i;
+    uint32_t  cp;
+
+    if (s[0] < 0x80) {
+        return 1;
+    }
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+
+    if (len < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+        || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+    {
+        return 0;
+    }
+
+    return n;
+}
+
+
 size_t
 pt_json_escape_len(const char *s, size_t len)
 {
-    size_t         n;
-    unsigned char  c;
+    size_t               n, seq;
+    const unsigned char  *p, *end;
 
-    for (n = 0; len--; s++) {
-        c = (unsigned char) *s;
+    p = (const unsigned char *) s;
+    end = p + len;
 
-        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+    for (n = 0; p < end; /* void */ ) {
+        if (*p == '"' || *p == '\\' || *p == '\n' || *p == '\r'
+            || *p == '\t')
+        {
             n += 2;
-        } else if (c < 0x20 || c == 0x7f) {
-            n += 6;
-        } else {
-            n++;
+            p++;
+            continue;
         }
+
+        if (*p < 0x20 || *p == 0x7f) {
+            n += 6;
+            p++;
+            continue;
+        }
+
+        seq = pt_utf8_seq(p, (size_t) (end - p));
+
+        if (seq == 0) {
+            n += 6;         /* a byte that is not UTF-8: \u00XX */
+            p++;
+            continue;
+        }
+
+        n += seq;
+        p += seq;
     }
 
     return n;
@@ -145,27 +209,38 @@ pt_json_escape_len(const char *s, size_t len)
 char *
 pt_json_escape(char *dst, const char *s, size_t len)
 {
-    static const char  hex[] = "0123456789abcdef";
-    unsigned char      c;
+    static const char     hex[] = "0123456789abcdef";
+    size_t                seq;
+    const unsigned char  *p, *end;
 
-    for ( /* void */ ; len--; s++) {
-        c = (unsigned char) *s;
+    p = (const unsigned char *) s;
+    end = p + len;
 
-        switch (c) {
-        case '"':  *dst++ = '\\'; *dst++ = '"'; break;
-        case '\\': *dst++ = '\\'; *dst++ = '\\'; break;
-        case '\n': *dst++ = '\\'; *dst++ = 'n'; break;
-        case '\r': *dst++ = '\\'; *dst++ = 'r'; break;
-        case '\t': *dst++ = '\\'; *dst++ = 't'; break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                *dst++ = '\\'; *dst++ = 'u'; *dst++ = '0'; *dst++ = '0';
-                *dst++ = hex[c >> 4];
-                *dst++ = hex[c & 0xf];
-            } else {
-                *dst++ = (char) c;
-            }
+    while (p < end) {
+        switch (*p) {
+        case '"':  *dst++ = '\\'; *dst++ = '"'; p++; continue;
+        case '\\': *dst++ = '\\'; *dst++ = '\\'; p++; continue;
+        case '\n': *dst++ = '\\'; *dst++ = 'n'; p++; continue;
+        case '\r': *dst++ = '\\'; *dst++ = 'r'; p++; continue;
+        case '\t': *dst++ = '\\'; *dst++ = 't'; p++; continue;
         }
+
+        seq = (*p < 0x20 || *p == 0x7f) ? 0
+                                        : pt_utf8_seq(p, (size_t) (end - p));
+
+        if (seq == 0) {
+            /* Control bytes, and bytes that are not UTF-8 (read as
+             * Latin-1), keep the line valid JSON. */
+            *dst++ = '\\'; *dst++ = 'u'; *dst++ = '0'; *dst++ = '0';
+            *dst++ = hex[*p >> 4];
+            *dst++ = hex[*p & 0xf];
+            p++;
+            continue;
+        }
+
+        memcpy(dst, p, seq);
+        dst += seq;
+        p += seq;
     }
 
     return dst;

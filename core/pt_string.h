@@ -40,8 +40,9 @@ int64_t pt_hextoi(const char *s, size_t len, int64_t max);
 char *pt_sprint_uint(char *p, uint64_t v);
 
 /* Bytes needed to JSON-escape s (without quotes), and the escaper; dst
- * must hold pt_json_escape_len() bytes. Control bytes become \u00XX, bytes
- * >= 0x80 are copied as they are. */
+ * must hold pt_json_escape_len() bytes. Valid UTF-8 is copied; control
+ * bytes and bytes that are not UTF-8 become \u00XX, so the output is
+ * always valid JSON whatever a client sent. */
 size_t pt_json_escape_len(const char *s, size_t len);
 char *pt_json_escape(char *dst, const char *s, size_t len);
 

@@ -463,30 +463,78 @@ pt_log_line_json(pt_http_request_t *r, pt_str_t *line)
 }
 
 
+/* Client text inside the quotes of a combined line: '"', '\\', control
+ * and non-ASCII bytes become \xHH (as nginx writes them), so a client
+ * cannot forge fields. */
+static pt_str_t
+pt_log_clf_escape(pt_pool_t *pool, pt_str_t in)
+{
+    char                 *p;
+    size_t                i, n;
+    pt_str_t              out;
+    unsigned char         c;
+    static const char     hex[] = "0123456789ABCDEF";
+
+    for (i = 0, n = 0; i < in.len; i++) {
+        c = (unsigned char) in.data[i];
+        n += (c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) ? 4 : 1;
+    }
+
+    if (n == in.len) {
+        return in;
+    }
+
+    p = pt_pnalloc(pool, n);
+    if (p == NULL) {
+        return (pt_str_t) pt_string("-");
+    }
+
+    out.data = p;
+    out.len = n;
+
+    for (i = 0; i < in.len; i++) {
+        c = (unsigned char) in.data[i];
+
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+        } else {
+            *p++ = (char) c;
+        }
+    }
+
+    return out;
+}
+
+
 static int
 pt_log_line_combined(pt_http_request_t *r, pt_str_t *line)
 {
-    pt_str_t           remote, referer, ua;
+    pt_str_t           remote, referer, ua, target, user;
     pt_http_header_t  *h;
 
     (void) pt_http_remote_addr(r, &remote);
 
     h = r->headers_in.referer;
-    referer = h ? h->value : (pt_str_t) pt_string("-");
+    referer = h ? pt_log_clf_escape(r->pool, h->value)
+                : (pt_str_t) pt_string("-");
     h = r->headers_in.user_agent;
-    ua = h ? h->value : (pt_str_t) pt_string("-");
+    ua = h ? pt_log_clf_escape(r->pool, h->value)
+           : (pt_str_t) pt_string("-");
+    target = pt_log_clf_escape(r->pool, r->line.target);
+    user = r->consumer.len ? pt_log_clf_escape(r->pool, r->consumer)
+                           : (pt_str_t) pt_string("-");
 
-    /* Client-sent text is quoted as it came; control bytes cannot be in
-     * it (the parser refuses them). */
     line->data = pt_psprintf(r->pool, &line->len,
                     "%.*s - %.*s [%s] \"%.*s %.*s HTTP/%u.%u\" %u %llu "
                     "\"%.*s\" \"%.*s\"\n",
                     (int) remote.len, remote.data,
-                    (int) (r->consumer.len ? r->consumer.len : 1),
-                    r->consumer.len ? r->consumer.data : "-",
+                    (int) user.len, user.data,
                     pt_cached_clf_time,
                     (int) r->method_name.len, r->method_name.data,
-                    (int) r->line.target.len, r->line.target.data,
+                    (int) target.len, target.data,
                     r->version / 10, r->version % 10,
                     r->client_aborted && !r->header_sent ? 499 : r->status,
                     (unsigned long long)

@@ -193,13 +193,35 @@ pt_status_upstreams(pt_status_out_t *o)
 }
 
 
+/* Read-only endpoints: anything but GET and HEAD is 405. */
+static int
+pt_status_method(pt_http_request_t *r)
+{
+    if (r->method & (PT_HTTP_GET | PT_HTTP_HEAD)) {
+        return PT_OK;
+    }
+
+    if (pt_http_header_out_set(r, "Allow", 5, "GET, HEAD", 9) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    return 405;
+}
+
+
 static int
 pt_status_handler(pt_http_request_t *r)
 {
     size_t            i, n;
     uint64_t          active, idle, now;
     pt_proc_shm_t    *p;
+    int               rc;
     pt_status_out_t   o;
+
+    rc = pt_status_method(r);
+    if (rc != PT_OK) {
+        return rc;
+    }
 
     o.pool = r->pool;
     o.len = 0;
@@ -278,7 +300,13 @@ pt_status_handler(pt_http_request_t *r)
 static int
 pt_health_handler(pt_http_request_t *r)
 {
+    int                rc;
     static const char  body[] = "{\"status\":\"ok\"}\n";
+
+    rc = pt_status_method(r);
+    if (rc != PT_OK) {
+        return rc;
+    }
 
     pt_http_finalize(r, pt_http_send_response(r, 200, "application/json",
                                               body, sizeof(body) - 1));

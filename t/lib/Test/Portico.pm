@@ -206,6 +206,10 @@ sub write_config ($self, $yaml) {
 
     _write_file($self->config_path, $yaml);
 
+    # run() waits for this many workers when the config names a number.
+    my $workers = _top_value($yaml, 'workers') // '';
+    $self->{workers_expected} = $workers =~ /^\d+\z/ ? $workers : 1;
+
     my $pid_file = _top_value($yaml, 'pid_file');
     my $err_log = _top_value($yaml, 'error_log');
     $self->{pid_file} = $self->_prefixed($pid_file);
@@ -335,10 +339,13 @@ sub _wait_started ($self, $timeout) {
                      && _read_file($self->{pid_file}) =~ /^\d+\s*$/;
         my %listening = map { $_ => 1 } _listening_ports(@ports);
         my @waiting = grep { !$listening{$self->{ports}{$_}} } @names;
-        return undef if $pid_ok && !@waiting;
+        my @workers = $self->worker_pids;
+        my $workers_ok = @workers >= ($self->{workers_expected} // 1);
+        return undef if $pid_ok && !@waiting && $workers_ok;
 
         if (time > $deadline) {
             my @what = ($pid_ok ? () : ('pid file'),
+                        ($workers_ok ? () : ('workers')),
                         map { "port $_ ($self->{ports}{$_})" } @waiting);
             return "timed out after ${timeout}s waiting for "
                    . join(', ', @what);
