@@ -69,7 +69,7 @@ if ($rc != 0 || !-x $bin) {
     exit;
 }
 
-my $t = Test::Portico->new(binary => $bin)->plan(12);
+my $t = Test::Portico->new(binary => $bin)->plan(16);
 
 like($conf_out, qr/adding module: example/,
      'configure added the example module');
@@ -99,6 +99,10 @@ routes:
   - name: plain
     match: { path: /plain }
     upstream: app
+  - name: slow
+    match: { path: /slow }
+    upstream: app
+    example_delay: 300ms
 EOF
 
 # On a proxied route: the header with its template expanded.
@@ -116,6 +120,29 @@ is("$r->{status} " . ($r->{headers}{'x-hello'} // 'none'), '200 local local',
 $r = parse_response(http_get('/plain/y'));
 ok($r->{status} == 200 && !exists $r->{headers}{'x-hello'},
    'route without example_header: no X-Hello');
+
+# example_delay: the PREACCESS handler suspends the request (PT_AGAIN)
+# and its timer resumes it; meanwhile the worker serves others.
+my $t1 = time;
+my $slow = http("GET /slow/1 HTTP/1.1\r\nHost: t\r\nConnection: close"
+                . "\r\n\r\n", port => $t->port('GW'), start => 1);
+my $fast = parse_response(http_get('/plain/fast'));
+my $fast_done = time;
+$r = parse_response(http_end($slow));
+my $slow_done = time;
+is($r->{status}, 200, 'suspended request resumed and proxied');
+cmp_ok($slow_done - $t1, '>=', 0.28, 'it waited for its timer (300ms)');
+ok($fast->{status} == 200 && $fast_done < $slow_done,
+   'another request was served while it was suspended');
+
+# A client that leaves while its request is suspended: the timer is
+# cancelled with the request, and the worker goes on.
+my $gone = http("GET /slow/2 HTTP/1.1\r\nHost: t\r\n\r\n",
+                port => $t->port('GW'), start => 1);
+close $gone;
+select(undef, undef, undef, 0.5);
+$r = parse_response(http_get('/plain/after'));
+is($r->{status}, 200, 'the worker is fine after a suspended client left');
 
 # The module's own validation: a missing value is an error at the key's
 # map, reported by -t with the file and position.

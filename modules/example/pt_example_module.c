@@ -1,14 +1,17 @@
 /*
  * pt_example_module.c: a complete, small custom module to copy.
  *
- * It owns one route key and adds a response header to the routes that set
- * it, through a header filter:
+ * It owns two route keys. example_header adds a response header through a
+ * header filter; example_delay holds each request for a while in the
+ * PREACCESS phase, the way a module waiting for Redis or an auth server
+ * suspends a request (PT_AGAIN) and resumes it from an event:
  *
  *   routes:
  *     - name: hello
  *       match: { path: /hello }
  *       upstream: app
  *       example_header: { name: X-Hello, value: "route ${route}" }
+ *       example_delay: 100ms
  *
  * Build it in:  ./configure --add-module=modules/example && make
  *
@@ -25,7 +28,15 @@
 typedef struct {
     pt_str_t         name;
     pt_template_t   *value;
+    pt_msec_t        delay;          /* 0: no delay */
 } pt_example_conf_t;
+
+/* Per-request state: the timer that resumes the request. */
+typedef struct {
+    pt_event_t           timer;
+    pt_http_request_t   *r;
+    unsigned             done:1;
+} pt_example_ctx_t;
 
 
 static void *pt_example_create_conf(pt_conf_t *cf, pt_conf_level_e level);
@@ -33,12 +44,16 @@ static int pt_example_set_header(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 static int pt_example_postconfig(pt_conf_t *cf);
 static int pt_example_header_filter(pt_http_request_t *r);
+static int pt_example_delay_handler(pt_http_request_t *r);
 
 
 static const pt_command_t  pt_example_commands[] = {
 
     { "example_header", PT_CONF_ROUTE | PT_CONF_MAP, pt_example_set_header,
       0, NULL },
+
+    { "example_delay", PT_CONF_ROUTE | PT_CONF_SCALAR, pt_conf_set_msec,
+      offsetof(pt_example_conf_t, delay), NULL },
 
     pt_null_command
 };
@@ -53,7 +68,7 @@ pt_module_t  pt_example_module = {
     pt_example_create_conf,
     NULL,                         /* merge_conf                         */
     NULL,                         /* validate                           */
-    pt_example_postconfig,        /* register the header filter         */
+    pt_example_postconfig,        /* register the handler and filter    */
     NULL,                         /* init_master                        */
     NULL,                         /* init_worker                        */
     NULL,                         /* exit_worker                        */
@@ -128,8 +143,77 @@ pt_example_postconfig(pt_conf_t *cf)
 {
     /* 800: after the upstream's headers are in, before the head is
      * written (the core does that last). */
-    return pt_http_header_filter_add(cf, pt_example_header_filter, 800,
-                                     &pt_example_module);
+    if (pt_http_header_filter_add(cf, pt_example_header_filter, 800,
+                                  &pt_example_module) != PT_OK)
+    {
+        return PT_ERROR;
+    }
+
+    return pt_http_phase_add(cf, PT_HTTP_PREACCESS_PHASE,
+                             pt_example_delay_handler, 500,
+                             &pt_example_module);
+}
+
+
+static void
+pt_example_resume(pt_event_t *ev)
+{
+    pt_example_ctx_t  *ctx;
+
+    ctx = ev->data;
+    ctx->done = 1;
+
+    /* Runs the phase that suspended again, from the same handler. */
+    pt_http_run_phases(ctx->r);
+}
+
+
+/* If the request ends before the timer fires (the client left), the
+ * timer must not fire into freed memory. */
+static void
+pt_example_cleanup(void *data)
+{
+    pt_example_ctx_t  *ctx;
+
+    ctx = data;
+    pt_timer_del(&ctx->timer);
+}
+
+
+static int
+pt_example_delay_handler(pt_http_request_t *r)
+{
+    pt_example_ctx_t   *ctx;
+    pt_example_conf_t  *ecf;
+
+    ecf = pt_http_route_conf(r, pt_example_module);
+
+    if (ecf == NULL || ecf->delay == 0) {
+        return PT_CONTINUE;
+    }
+
+    ctx = pt_http_get_module_ctx(r, pt_example_module);
+
+    if (ctx) {
+        /* Resumed: the wait is over. */
+        return ctx->done ? PT_CONTINUE : PT_AGAIN;
+    }
+
+    ctx = pt_pcalloc(r->pool, sizeof(pt_example_ctx_t));
+    if (ctx == NULL
+        || pt_pool_cleanup_add(r->pool, pt_example_cleanup, ctx) == NULL)
+    {
+        return PT_ERROR;
+    }
+
+    ctx->r = r;
+    ctx->timer.data = ctx;
+    ctx->timer.handler = pt_example_resume;
+    pt_http_set_module_ctx(r, ctx, pt_example_module);
+
+    pt_timer_add(&ctx->timer, ecf->delay);
+
+    return PT_AGAIN;
 }
 
 
