@@ -35,6 +35,16 @@ struct pt_chain_s {
 #define pt_buf_reset(b)   ((b)->pos = (b)->last = (b)->start)
 
 
+/* Point b at size bytes of memory, empty. */
+static inline void
+pt_buf_init(pt_buf_t *b, char *mem, size_t size)
+{
+    b->start = mem;
+    b->pos = mem;
+    b->last = mem;
+    b->end = mem + size;
+}
+
 /* A buffer with `size` bytes of memory from the pool. */
 pt_buf_t *pt_buf_create(pt_pool_t *pool, size_t size);
 

@@ -12,6 +12,7 @@
  */
 
 #include "pt_http_chunked.h"
+#include "pt_string.h"
 #include "pt_http_parse.h"
 
 
@@ -35,22 +36,6 @@ enum {
     sw_error
 };
 
-
-static int
-pt_http_chunked_hex(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
 
 
 /* HTAB, SP, VCHAR and obs-text: what a field value or a quoted string may
@@ -110,7 +95,7 @@ pt_http_chunked_parse(pt_http_chunked_t *ch, const char **pos,
             return PT_OK;
 
         case sw_size_start:
-            d = pt_http_chunked_hex(c);
+            d = pt_hexval(c);
             if (d < 0) {
                 goto invalid;
             }
@@ -120,7 +105,7 @@ pt_http_chunked_parse(pt_http_chunked_t *ch, const char **pos,
             continue;
 
         case sw_size:
-            d = pt_http_chunked_hex(c);
+            d = pt_hexval(c);
 
             if (d >= 0) {
                 if (ch->size > (PT_HTTP_CHUNKED_MAX_SIZE - (uint64_t) d) / 16) {

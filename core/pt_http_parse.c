@@ -805,3 +805,18 @@ pt_http_is_tchar(unsigned char c)
 {
     return (pt_http_class[c] & PT_C_TCHAR) != 0;
 }
+
+
+int
+pt_http_is_token(const pt_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (!pt_http_is_tchar((unsigned char) s->data[i])) {
+            return 0;
+        }
+    }
+
+    return s->len > 0;
+}

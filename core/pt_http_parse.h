@@ -127,5 +127,8 @@ int64_t pt_http_parse_content_length(const pt_str_t *value);
 /* 1 if c is a tchar (RFC 9110 5.6.2 token character), else 0. */
 int pt_http_is_tchar(unsigned char c);
 
+/* 1 if s is a non-empty token (a valid header or method name). */
+int pt_http_is_token(const pt_str_t *s);
+
 
 #endif /* PT_HTTP_PARSE_H */

@@ -8,23 +8,8 @@
  */
 
 #include "pt_http_path.h"
+#include "pt_string.h"
 
-
-static int
-pt_http_path_hex(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
 
 
 /* RFC 3986 2.3 unreserved: ALPHA DIGIT - . _ ~ */
@@ -86,8 +71,8 @@ pt_http_normalize_path(const char *in, size_t len, char *out,
                 return PT_ERROR;
             }
 
-            hi = pt_http_path_hex((unsigned char) in[i + 1]);
-            lo = pt_http_path_hex((unsigned char) in[i + 2]);
+            hi = pt_hexval((unsigned char) in[i + 1]);
+            lo = pt_hexval((unsigned char) in[i + 2]);
 
             if (hi < 0 || lo < 0) {
                 return PT_ERROR;

@@ -184,10 +184,7 @@ pt_http_get_head_buffer(pt_connection_t *c)
     }
 
     hc->buf = &hc->buf_desc;
-    hc->buf->start = mem;
-    hc->buf->pos = mem;
-    hc->buf->last = mem;
-    hc->buf->end = mem + pt_http_head_blocks.size;
+    pt_buf_init(hc->buf, mem, pt_http_head_blocks.size);
 
     return PT_OK;
 }

@@ -91,14 +91,7 @@ pt_master_run(const char *conf_file, const char *prefix)
 
     cycle = pt_cycle;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGQUIT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
-    sigaddset(&set, SIGWINCH);
+    pt_process_signals(&set);
     sigaddset(&set, SIGCHLD);
 
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {

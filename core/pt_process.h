@@ -11,6 +11,8 @@
 #ifndef PT_PROCESS_H
 #define PT_PROCESS_H
 
+#include <signal.h>
+
 #include "pt_core.h"
 #include "pt_cycle.h"
 
@@ -73,6 +75,10 @@ void pt_worker_close_listeners(pt_cycle_t *other, pt_cycle_t *own);
 
 /* Drain in a worker: stop accepting, finish in-flight requests. */
 extern unsigned  pt_worker_exiting;
+
+/* The signals master and workers take through a signalfd (the master
+ * adds SIGCHLD). */
+void pt_process_signals(sigset_t *set);
 
 /* Pid file helpers. */
 int pt_pid_file_write(const char *path);

@@ -132,10 +132,7 @@ pt_proxy_handler(pt_http_request_t *r)
         return PT_ERROR;
     }
 
-    p->in.start = mem;
-    p->in.pos = mem;
-    p->in.last = mem;
-    p->in.end = mem + pt_http_body_blocks.size;
+    pt_buf_init(&p->in, mem, pt_http_body_blocks.size);
 
     if (pt_http_has_body(r)) {
         mem = pt_block_get(&pt_http_body_blocks);
@@ -143,10 +140,7 @@ pt_proxy_handler(pt_http_request_t *r)
             return PT_ERROR;
         }
 
-        p->body.start = mem;
-        p->body.pos = mem;
-        p->body.last = mem;
-        p->body.end = mem + pt_http_body_blocks.size;
+        pt_buf_init(&p->body, mem, pt_http_body_blocks.size);
 
     } else {
         p->req_body_done = 1;

@@ -72,23 +72,15 @@ int64_t
 pt_hextoi(const char *s, size_t len, int64_t max)
 {
     int64_t  v, d;
-    char     c;
 
     if (len == 0) {
         return -1;
     }
 
     for (v = 0; len--; s++) {
-        c = *s;
-
-        if (c >= '0' && c <= '9') {
-            d = c - '0';
-        } else {
-            c = (char) (c | 0x20);
-            if (c < 'a' || c > 'f') {
-                return -1;
-            }
-            d = c - 'a' + 10;
+        d = pt_hexval((unsigned char) *s);
+        if (d < 0) {
+            return -1;
         }
 
         if (v > (max - d) / 16) {

@@ -18,6 +18,19 @@
     ((s)->len == sizeof(lit) - 1 \
      && strncasecmp((s)->data, lit, sizeof(lit) - 1) == 0)
 
+/* The value of a hex digit, or -1. */
+static inline int
+pt_hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
 /* Lower-case `len` bytes from src into dst (which may be src). */
 void pt_strlow(char *dst, const char *src, size_t len);
 

@@ -101,20 +101,27 @@ pt_worker_stats(pt_event_t *ev)
 }
 
 
+void
+pt_process_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
+    sigaddset(set, SIGWINCH);
+}
+
+
 static int
 pt_worker_setup_signals(void)
 {
     int       fd;
     sigset_t  set;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGQUIT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
-    sigaddset(&set, SIGWINCH);
+    pt_process_signals(&set);
 
     /* The mask is inherited from the master; the signalfd is ours. */
     fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

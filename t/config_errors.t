@@ -18,6 +18,9 @@ use Test::Portico;
 use Time::HiRes qw(time);
 
 my $t = Test::Portico->new()->plan(49);
+
+# The binary under test with @args: (exit code, stdout and stderr).
+sub portico (@args) { return run_cmd(10, $t->binary, @args) }
 my $dir = $t->testdir;
 
 my $HEAD = <<'EOF';
@@ -32,34 +35,6 @@ my $ROUTE_OK = <<'EOF';
     match: { path: / }
     respond: { status: 200, body: "ok" }
 EOF
-
-
-# Runs the binary with @args; returns (exit code, stdout and stderr).
-sub portico (@args) {
-    my $bin = $t->binary;
-    my $pid = open(my $fh, '-|') // die "fork: $!";
-    if ($pid == 0) {
-        open STDERR, '>&', \*STDOUT;
-        open STDIN, '<', '/dev/null';
-        exec { $bin } $bin, @args or POSIX::_exit(127);
-    }
-    my ($out, $deadline) = ('', time + 10);
-    my $sel = IO::Select->new($fh);
-    while ((my $left = $deadline - time) > 0) {
-        next unless $sel->can_read($left);
-        last unless sysread($fh, $out, 65536, length $out);
-    }
-    kill 'KILL', $pid if time >= $deadline;
-    close $fh;
-    return (($? & 127) ? -1 : $? >> 8, $out);
-}
-
-
-sub write_file ($path, $text) {
-    open my $fh, '>', $path or die "$path: $!";
-    print {$fh} $text;
-    close $fh or die "$path: $!";
-}
 
 
 sub slurp ($path) {

@@ -19,26 +19,6 @@ use Time::HiRes qw(time);
 my $t0 = Test::Portico->new();
 my $build = $t0->testdir . '/build';
 
-# Runs a command with stdout and stderr in one pipe, bounded by $secs;
-# returns (exit code, output).
-sub run_cmd ($secs, @cmd) {
-    my $pid = open(my $fh, '-|') // die "fork: $!";
-    if ($pid == 0) {
-        open STDERR, '>&', \*STDOUT;
-        open STDIN, '<', '/dev/null';
-        exec { $cmd[0] } @cmd or POSIX::_exit(127);
-    }
-    my ($out, $deadline) = ('', time + $secs);
-    my $sel = IO::Select->new($fh);
-    while ((my $left = $deadline - time) > 0) {
-        next unless $sel->can_read($left);
-        last unless sysread($fh, $out, 65536, length $out);
-    }
-    kill 'KILL', $pid if time >= $deadline;
-    close $fh;
-    return (($? & 127) ? -1 : $? >> 8, $out);
-}
-
 
 # The same build flavour as the binary under test (a sanitizer run builds
 # the module with the sanitizer too).

@@ -122,11 +122,9 @@ pt_example_set_header(pt_conf_t *cf, const pt_command_t *cmd,
         return PT_ERROR;
     }
 
-    for (i = 0; i < name->scalar.len; i++) {
-        if (!pt_http_is_tchar((unsigned char) name->scalar.data[i])) {
-            return pt_conf_error(cf, name, "example_header: invalid header "
-                                 "name \"%s\"", name->scalar.data);
-        }
+    if (!pt_http_is_token(&name->scalar)) {
+        return pt_conf_error(cf, name, "example_header: invalid header "
+                             "name \"%s\"", name->scalar.data);
     }
 
     ecf->name = name->scalar;

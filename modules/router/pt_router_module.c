@@ -141,7 +141,7 @@ pt_router_set_respond(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf)
 {
     int                      rc;
-    size_t                   i, j, k;
+    size_t                   i, j;
     int64_t                  status;
     const char              *reason;
     pt_yaml_node_t          *key, *value;
@@ -195,13 +195,10 @@ pt_router_set_respond(pt_conf_t *cf, const pt_command_t *cmd,
 
                 h->name = value->pairs[j].key->scalar;
 
-                for (k = 0; k < h->name.len; k++) {
-                    if (!pt_http_is_tchar((unsigned char) h->name.data[k])) {
-                        rc = pt_conf_error(cf, value->pairs[j].key,
-                                           "respond: invalid header name "
-                                           "\"%s\"", h->name.data);
-                        break;
-                    }
+                if (!pt_http_is_token(&h->name)) {
+                    rc = pt_conf_error(cf, value->pairs[j].key,
+                                       "respond: invalid header name "
+                                       "\"%s\"", h->name.data);
                 }
 
                 h->value = pt_template_compile(cf, value->pairs[j].value);

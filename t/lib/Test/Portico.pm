@@ -43,7 +43,7 @@ use Time::HiRes qw(time sleep);
 use Test::Portico::Backend;
 
 our @EXPORT = qw(http http_end http_get parse_response parse_responses
-                 http_many free_port curl);
+                 http_many free_port curl run_cmd write_file);
 
 # Lines that fail the log check: nginx-style fatal levels and whatever the
 # sanitizers print (they write to stderr, so stderr.log is checked too).
@@ -955,6 +955,34 @@ sub http_many ($n, $path, %o) {
 
 
 # Runs curl; returns (exit code, stdout).  -1 if curl cannot be run.
+# Runs a command with stdout and stderr in one pipe, stdin from /dev/null,
+# killed after $secs; returns (exit code or -1 on a signal, output).
+sub run_cmd ($secs, @cmd) {
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        open STDIN, '<', '/dev/null';
+        exec { $cmd[0] } @cmd or POSIX::_exit(127);
+    }
+    my ($out, $deadline) = ('', time + $secs);
+    my $sel = IO::Select->new($fh);
+    while ((my $left = $deadline - time) > 0) {
+        next unless $sel->can_read($left);
+        last unless sysread($fh, $out, 65536, length $out);
+    }
+    kill 'KILL', $pid if time >= $deadline;
+    close $fh;
+    return (($? & 127) ? -1 : $? >> 8, $out);
+}
+
+
+sub write_file ($path, $text) {
+    open my $fh, '>', $path or die "$path: $!";
+    print {$fh} $text;
+    close $fh or die "$path: $!";
+}
+
+
 sub curl (@args) {
     open(my $fh, '-|', 'curl', '-sS', '--max-time', '20', @args)
         or return (-1, '');
