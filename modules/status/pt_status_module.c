@@ -209,6 +209,35 @@ pt_status_method(pt_http_request_t *r)
 }
 
 
+/* The zones of the running generation: what each holds and has left. */
+static void
+pt_status_zones(pt_status_out_t *o)
+{
+    size_t          i, used, free;
+    pt_shm_zone_t  *z;
+
+    z = pt_cycle->shm_zones.elts;
+
+    pt_status_printf(o, "\"shm\":{");
+
+    for (i = 0; i < pt_cycle->shm_zones.nelts; i++) {
+        used = 0;
+        free = 0;
+
+        if (z[i].slab) {
+            pt_slab_usage(z[i].slab, &used, &free);
+        }
+
+        pt_status_printf(o, "%s", i ? "," : "");
+        pt_status_json_str(o, z[i].name.data, z[i].name.len);
+        pt_status_printf(o, ":{\"size\":%zu,\"used\":%zu,\"free\":%zu}",
+                         z[i].size, used, free);
+    }
+
+    pt_status_printf(o, "},");
+}
+
+
 static int
 pt_status_handler(pt_http_request_t *r)
 {
@@ -282,6 +311,7 @@ pt_status_handler(pt_http_request_t *r)
     pt_status_printf(&o, "],\"connections\":{\"active\":%llu,\"idle\":%llu},",
                      (unsigned long long) active, (unsigned long long) idle);
 
+    pt_status_zones(&o);
     pt_status_upstreams(&o);
 
     pt_status_printf(&o, "}\n");
