@@ -4,6 +4,7 @@
 #   make run        install missing packages, build, serve conf/portico.yaml
 #   make test       install missing packages, build, run every test
 #   make bench      portico against nginx on the same backend (scripts/bench)
+#   make bench-router  route lookup cost with 10 and 10,000 routes
 #   make clean      remove objs/
 
 B ?= objs
@@ -33,7 +34,10 @@ bench: build
 	scripts/deps bench
 	scripts/bench
 
+bench-router: build
+	$(MAKE) -f $(B)/Makefile bench-router
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all build deps run test bench clean
+.PHONY: all build deps run test bench bench-router clean

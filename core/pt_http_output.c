@@ -84,7 +84,7 @@ pt_http_header_is_framing(const pt_str_t *name)
 int
 pt_http_send_header(pt_http_request_t *r)
 {
-    int                  rc, has_server;
+    int                  rc;
     char                *p;
     size_t               len, i;
     unsigned             status;
@@ -102,6 +102,14 @@ pt_http_send_header(pt_http_request_t *r)
 
     if (r->headers_out.status == 0) {
         r->headers_out.status = 200;
+    }
+
+    /* Ours unless the upstream sent one; added before the filters so a
+     * route can remove it. */
+    if (pt_http_header_find(&r->headers_out.headers, "Server", 6) == NULL
+        && pt_http_header_out_add(r, "Server", 6, "portico", 7) != PT_OK)
+    {
+        return PT_ERROR;
     }
 
     rc = pt__http_run_header_filters(r);
@@ -142,7 +150,6 @@ pt_http_send_header(pt_http_request_t *r)
 
     len = sizeof("HTTP/1.1 999 \r\n") - 1 + strlen(reason)
           + sizeof("Date: \r\n") - 1 + strlen(pt_cached_http_time)
-          + sizeof("Server: portico\r\n") - 1
           + sizeof("Content-Length: 18446744073709551615\r\n") - 1
           + sizeof("Transfer-Encoding: chunked\r\n") - 1
           + sizeof("Connection: keep-alive\r\n") - 1
@@ -150,15 +157,9 @@ pt_http_send_header(pt_http_request_t *r)
           + sizeof("\r\n") - 1;
 
     h = r->headers_out.headers.elts;
-    has_server = 0;
 
     for (i = 0; i < r->headers_out.headers.nelts; i++) {
         len += h[i].name.len + sizeof(": \r\n") - 1 + h[i].value.len;
-        if (h[i].name.len == 6 && strncasecmp(h[i].name.data, "server", 6)
-                                  == 0)
-        {
-            has_server = 1;
-        }
     }
 
     cl = pt_http_link_get(r);
@@ -177,10 +178,6 @@ pt_http_send_header(pt_http_request_t *r)
 
     p += sprintf(p, "HTTP/1.1 %03u %s\r\n", status, reason);
     p += sprintf(p, "Date: %s\r\n", pt_cached_http_time);
-
-    if (!has_server) {
-        p = pt_cpystr(p, "Server: portico\r\n");
-    }
 
     if (r->headers_out.content_length_n >= 0
         && !(r->no_body && r->method != PT_HTTP_HEAD && status != 304))

@@ -182,6 +182,22 @@ pt_template_compile(pt_conf_t *cf, pt_yaml_node_t *node)
 }
 
 
+unsigned
+pt_template_max_capture(const pt_template_t *t)
+{
+    size_t    i;
+    unsigned  max;
+
+    for (i = 0, max = 0; i < t->n; i++) {
+        if (t->segs[i].kind == PT_TPL_CAPTURE && t->segs[i].capture > max) {
+            max = t->segs[i].capture;
+        }
+    }
+
+    return max;
+}
+
+
 int
 pt_template_is_literal(const pt_template_t *t, pt_str_t *text)
 {

@@ -31,3 +31,12 @@ $(B)/unit/%: t/unit/%.c $(LIB_OBJS)
 .PHONY: all unit
 
 -include $(CORE_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(MODULE_OBJS:.o=.d) $(GEN_OBJS:.o=.d)
+
+# The router micro-benchmark (make bench-router).
+$(B)/bench_router: scripts/bench_router.c $(LIB_OBJS)
+	$(CC) $(CFLAGS) -Imodules/router $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+
+bench-router: $(B)/bench_router
+	$(B)/bench_router
+
+.PHONY: bench-router

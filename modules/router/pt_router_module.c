@@ -1,32 +1,28 @@
 /*
- * pt_router_module.c: the "router" module: `match:` chooses the route in
- * the ROUTE phase, and `respond:` is an action that answers from config.
+ * pt_router_module.c: the "router" module: a route's `match`, `rewrite`,
+ * `request_headers`, `response_headers`, and the `respond` and `redirect`
+ * actions; the ROUTE phase handler.
  *
- * Matching here covers paths: an exact path ("=/health") beats the
- * longest matching prefix ("/users/"); among equal candidates the one
- * written first wins. The admin listener has its own table of built-in
- * endpoints, matched exactly.
+ *   match:
+ *     host: "*.example.com"      exact, or a leading wildcard
+ *     path: /users/              prefix; "=/users" exact; "~^/u/(\d+)$" regex
+ *     methods: [GET, POST]       GET allows HEAD too
+ *     headers: { X-Env: "~^(prod|stage)$", X-Api-Version: "2" }
+ *     query: { beta: "1" }
+ *
+ * Precedence: an exact path beats the longest matching prefix, which
+ * beats the regex routes, tried in the order written; among routes with
+ * the same path, the one with more constraints (host, methods, each
+ * header, each query parameter) wins; then the one written first.
  */
 
-#include "pt_http.h"
+#include "pt_router.h"
 #include "pt_string.h"
 
 
 typedef struct {
-    pt_str_t          name;
-    pt_template_t    *value;
-} pt_router_header_t;
-
-typedef struct {
-    pt_yaml_node_t   *match;
-    pt_str_t          path;          /* without a leading "=" */
-    unsigned          exact:1;
-    unsigned          has_path:1;
-
-    unsigned          respond_status;
-    pt_template_t    *respond_body;
-    pt_array_t        respond_headers;   /* pt_router_header_t */
-} pt_router_route_conf_t;
+    pt_router_table_t  *table;
+} pt_router_main_conf_t;
 
 
 static void *pt_router_create_conf(pt_conf_t *cf, pt_conf_level_e level);
@@ -34,17 +30,34 @@ static int pt_router_validate(pt_conf_t *cf, void *conf);
 static int pt_router_postconfig(pt_conf_t *cf);
 static int pt_router_set_match(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
+static int pt_router_set_rewrite(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+static int pt_router_set_edits(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
 static int pt_router_set_respond(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
-static int pt_router_route(pt_http_request_t *r);
-static int pt_router_respond(pt_http_request_t *r);
+static int pt_router_set_redirect(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+static int pt_router_route_handler(pt_http_request_t *r);
 
 
 static const pt_command_t  pt_router_commands[] = {
 
     { "match", PT_CONF_ROUTE | PT_CONF_MAP, pt_router_set_match, 0, NULL },
 
+    { "rewrite", PT_CONF_ROUTE | PT_CONF_MAP, pt_router_set_rewrite, 0,
+      NULL },
+
+    { "request_headers", PT_CONF_ROUTE | PT_CONF_MAP, pt_router_set_edits,
+      offsetof(pt_router_conf_t, request_headers), NULL },
+
+    { "response_headers", PT_CONF_ROUTE | PT_CONF_MAP, pt_router_set_edits,
+      offsetof(pt_router_conf_t, response_headers), NULL },
+
     { "respond", PT_CONF_ROUTE | PT_CONF_MAP, pt_router_set_respond, 0,
+      NULL },
+
+    { "redirect", PT_CONF_ROUTE | PT_CONF_MAP, pt_router_set_redirect, 0,
       NULL },
 
     pt_null_command
@@ -71,18 +84,265 @@ pt_module_t  pt_router_module = {
 static void *
 pt_router_create_conf(pt_conf_t *cf, pt_conf_level_e level)
 {
-    pt_router_route_conf_t  *rrcf;
+    pt_router_conf_t       *rcf;
+    pt_router_main_conf_t  *rmcf;
+
+    if (level == PT_CONF_LEVEL_GLOBAL) {
+        rmcf = pt_pcalloc(cf->pool, sizeof(pt_router_main_conf_t));
+        return rmcf ? rmcf : PT_CONF_ERROR_PTR;
+    }
 
     if (level != PT_CONF_LEVEL_ROUTE) {
         return NULL;
     }
 
-    rrcf = pt_pcalloc(cf->pool, sizeof(pt_router_route_conf_t));
-    if (rrcf == NULL) {
+    rcf = pt_pcalloc(cf->pool, sizeof(pt_router_conf_t));
+    if (rcf == NULL) {
         return PT_CONF_ERROR_PTR;
     }
 
-    return rrcf;
+    /* A route without `match` catches every path. */
+    pt_str_set(&rcf->path, "/");
+
+    if (pt_array_init(&rcf->other_methods, cf->pool, 1, sizeof(pt_str_t))
+        != PT_OK
+        || pt_array_init(&rcf->headers, cf->pool, 1,
+                         sizeof(pt_router_cond_t)) != PT_OK
+        || pt_array_init(&rcf->query, cf->pool, 1, sizeof(pt_router_cond_t))
+           != PT_OK)
+    {
+        return PT_CONF_ERROR_PTR;
+    }
+
+    return rcf;
+}
+
+
+pt_router_table_t *
+pt_router_table(pt_cycle_t *cycle)
+{
+    pt_router_main_conf_t  *rmcf;
+
+    rmcf = cycle->conf[pt_router_module.index];
+
+    return rmcf->table;
+}
+
+
+static int
+pt_router_parse_host(pt_conf_t *cf, pt_yaml_node_t *node,
+    pt_router_conf_t *rcf)
+{
+    size_t   i;
+    char    *h;
+    size_t   len;
+
+    if (pt_conf_expect(cf, node, PT_YAML_SCALAR, "match: host") != PT_OK) {
+        return PT_ERROR;
+    }
+
+    h = node->scalar.data;
+    len = node->scalar.len;
+    rcf->host_kind = PT_ROUTER_HOST;
+
+    if (len > 2 && h[0] == '*' && h[1] == '.') {
+        /* "*.example.com" is kept as the suffix ".example.com". */
+        rcf->host_kind = PT_ROUTER_WILDCARD;
+        h++;
+        len--;
+    }
+
+    if (len == 0 || len > 253) {
+        return pt_conf_error(cf, node, "match: host: \"%s\" is not a host "
+                             "name", node->scalar.data);
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z')
+              || (h[i] >= '0' && h[i] <= '9') || h[i] == '-' || h[i] == '.'
+              || h[i] == '_' || h[i] == ':' || h[i] == '[' || h[i] == ']'))
+        {
+            return pt_conf_error(cf, node, "match: host: \"%s\" is not an "
+                                 "exact host or \"*.\" and a domain",
+                                 node->scalar.data);
+        }
+    }
+
+    if (pt_str_dup(cf->pool, &rcf->host, h, len) == NULL) {
+        return PT_ERROR;
+    }
+
+    pt_strlow(rcf->host.data, rcf->host.data, len);
+
+    /* A trailing dot names the same host as the client sends it. */
+    if (rcf->host.len > 1 && rcf->host.data[rcf->host.len - 1] == '.') {
+        rcf->host.len--;
+    }
+
+    return PT_OK;
+}
+
+
+static int
+pt_router_parse_path(pt_conf_t *cf, pt_yaml_node_t *node,
+    pt_router_conf_t *rcf)
+{
+    char    *p;
+    size_t   len;
+
+    if (pt_conf_expect(cf, node, PT_YAML_SCALAR, "match: path") != PT_OK) {
+        return PT_ERROR;
+    }
+
+    p = node->scalar.data;
+    len = node->scalar.len;
+
+    if (len && p[0] == '~') {
+        rcf->path_kind = PT_ROUTER_REGEX;
+        rcf->path.data = p + 1;
+        rcf->path.len = len - 1;
+
+        rcf->path_re = pt_regex_compile(cf, node, "match: path", p + 1,
+                                        len - 1);
+
+        return rcf->path_re ? PT_OK : PT_ERROR;
+    }
+
+    if (len && p[0] == '=') {
+        rcf->path_kind = PT_ROUTER_EXACT;
+        p++;
+        len--;
+    } else {
+        rcf->path_kind = PT_ROUTER_PREFIX;
+    }
+
+    if (len == 0 || p[0] != '/') {
+        return pt_conf_error(cf, node, "match: path must start with \"/\" "
+                             "(\"=/\" for an exact path, \"~\" for a regex): "
+                             "\"%s\"", node->scalar.data);
+    }
+
+    rcf->path.data = p;
+    rcf->path.len = len;
+
+    return PT_OK;
+}
+
+
+static const struct {
+    const char  *name;
+    unsigned     bit;
+} pt_router_methods[] = {
+    { "GET", PT_HTTP_GET }, { "HEAD", PT_HTTP_HEAD },
+    { "POST", PT_HTTP_POST }, { "PUT", PT_HTTP_PUT },
+    { "DELETE", PT_HTTP_DELETE }, { "OPTIONS", PT_HTTP_OPTIONS },
+    { "PATCH", PT_HTTP_PATCH }, { "TRACE", PT_HTTP_TRACE },
+    { "CONNECT", PT_HTTP_CONNECT }
+};
+
+
+static int
+pt_router_parse_methods(pt_conf_t *cf, pt_yaml_node_t *node,
+    pt_router_conf_t *rcf)
+{
+    size_t            i, j, n;
+    pt_str_t         *other;
+    pt_yaml_node_t   *m, **items;
+
+    /* methods: GET reads as [GET]. */
+    if (node->type == PT_YAML_SCALAR) {
+        items = &node;
+        n = 1;
+
+    } else if (node->type == PT_YAML_SEQ && node->n > 0) {
+        items = node->items;
+        n = node->n;
+
+    } else {
+        return pt_conf_error(cf, node, "match: methods: expected a list of "
+                             "method names");
+    }
+
+    for (i = 0; i < n; i++) {
+        m = items[i];
+
+        if (m->type != PT_YAML_SCALAR || !pt_http_is_token(&m->scalar)) {
+            return pt_conf_error(cf, m, "match: methods: not a method name");
+        }
+
+        for (j = 0; j < pt_nelems(pt_router_methods); j++) {
+            if (strcmp(pt_router_methods[j].name, m->scalar.data) == 0) {
+                rcf->methods |= pt_router_methods[j].bit;
+                break;
+            }
+        }
+
+        if (j == pt_nelems(pt_router_methods)) {
+            other = pt_array_push(&rcf->other_methods);
+            if (other == NULL) {
+                return PT_ERROR;
+            }
+            *other = m->scalar;
+            rcf->methods |= PT_HTTP_OTHER;
+        }
+    }
+
+    /* A route that serves GET serves HEAD too, as every server does. */
+    if (rcf->methods & PT_HTTP_GET) {
+        rcf->methods |= PT_HTTP_HEAD;
+    }
+
+    return PT_OK;
+}
+
+
+/* headers: and query: maps of name to "value" or "~regex". */
+static int
+pt_router_parse_conds(pt_conf_t *cf, pt_yaml_node_t *node, pt_array_t *a,
+    const char *what)
+{
+    size_t             i;
+    pt_str_t          *v;
+    pt_yaml_node_t    *value;
+    pt_router_cond_t  *c;
+
+    if (pt_conf_expect(cf, node, PT_YAML_MAP, what) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    for (i = 0; i < node->n; i++) {
+        value = node->pairs[i].value;
+
+        if (pt_conf_expect(cf, value, PT_YAML_SCALAR, what) != PT_OK) {
+            return PT_ERROR;
+        }
+
+        c = pt_array_push(a);
+        if (c == NULL) {
+            return PT_ERROR;
+        }
+
+        memset(c, 0, sizeof(pt_router_cond_t));
+        c->name = node->pairs[i].key->scalar;
+        v = &value->scalar;
+
+        if (c->name.len == 0) {
+            return pt_conf_error(cf, node->pairs[i].key, "%s: empty name",
+                                 what);
+        }
+
+        if (v->len && v->data[0] == '~') {
+            c->re = pt_regex_compile(cf, value, what, v->data + 1,
+                                     v->len - 1);
+            if (c->re == NULL) {
+                return PT_ERROR;
+            }
+        } else {
+            c->value = *v;
+        }
+    }
+
+    return PT_OK;
 }
 
 
@@ -90,45 +350,101 @@ static int
 pt_router_set_match(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf)
 {
-    int                      rc;
-    size_t                   i;
-    pt_yaml_node_t          *key, *value;
-    pt_router_route_conf_t  *rrcf;
+    int                rc;
+    size_t             i;
+    const char        *key;
+    pt_yaml_node_t    *value;
+    pt_router_conf_t  *rcf;
 
-    rrcf = conf;
-    rrcf->match = node;
+    rcf = conf;
+    rcf->match = node;
     rc = PT_OK;
 
     for (i = 0; i < node->n; i++) {
-        key = node->pairs[i].key;
+        key = node->pairs[i].key->scalar.data;
         value = node->pairs[i].value;
 
-        if (strcmp(key->scalar.data, "path") != 0) {
-            rc = pt_conf_error(cf, key, "unknown key \"%s\" in match",
-                               key->scalar.data);
-            continue;
+        if (strcmp(key, "host") == 0) {
+            rc |= pt_router_parse_host(cf, value, rcf);
+
+        } else if (strcmp(key, "path") == 0) {
+            rc |= pt_router_parse_path(cf, value, rcf);
+
+        } else if (strcmp(key, "methods") == 0) {
+            rc |= pt_router_parse_methods(cf, value, rcf);
+
+        } else if (strcmp(key, "headers") == 0) {
+            rc |= pt_router_parse_conds(cf, value, &rcf->headers,
+                                        "match: headers");
+
+        } else if (strcmp(key, "query") == 0) {
+            rc |= pt_router_parse_conds(cf, value, &rcf->query,
+                                        "match: query");
+
+        } else {
+            rc = pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
+                               "in match (host, path, methods, headers, "
+                               "query)", key);
         }
+    }
 
-        if (pt_conf_expect(cf, value, PT_YAML_SCALAR, "match: path")
-            != PT_OK)
-        {
-            rc = PT_ERROR;
-            continue;
-        }
+    rcf->constraints = (rcf->host_kind != PT_ROUTER_ANY_HOST)
+                       + (rcf->methods != 0)
+                       + (unsigned) rcf->headers.nelts
+                       + (unsigned) rcf->query.nelts;
 
-        rrcf->path = value->scalar;
-        rrcf->has_path = 1;
+    return rc ? PT_ERROR : PT_OK;
+}
 
-        if (rrcf->path.len && rrcf->path.data[0] == '=') {
-            rrcf->exact = 1;
-            rrcf->path.data++;
-            rrcf->path.len--;
-        }
 
-        if (rrcf->path.len == 0 || rrcf->path.data[0] != '/') {
-            rc = pt_conf_error(cf, value, "match: path must start with "
-                               "\"/\" (or \"=/\" for an exact path): "
-                               "\"%s\"", value->scalar.data);
+static int
+pt_router_set_rewrite(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    int                rc;
+    size_t             i;
+    const char        *key;
+    pt_yaml_node_t    *value;
+    pt_router_conf_t  *rcf;
+
+    rcf = conf;
+    rc = PT_OK;
+
+    for (i = 0; i < node->n; i++) {
+        key = node->pairs[i].key->scalar.data;
+        value = node->pairs[i].value;
+
+        if (strcmp(key, "strip_prefix") == 0) {
+            if (pt_conf_expect(cf, value, PT_YAML_SCALAR,
+                               "rewrite: strip_prefix") != PT_OK)
+            {
+                rc = PT_ERROR;
+            } else if (value->scalar.len == 0
+                       || value->scalar.data[0] != '/')
+            {
+                rc = pt_conf_error(cf, value, "rewrite: strip_prefix must "
+                                   "start with \"/\"");
+            } else {
+                rcf->strip_prefix = value->scalar;
+            }
+
+        } else if (strcmp(key, "path") == 0) {
+            rcf->rewrite_path = pt_template_compile(cf, value);
+            rcf->rewrite_node = value;
+
+            if (rcf->rewrite_path == NULL) {
+                rc = PT_ERROR;
+            } else if (value->scalar.len == 0
+                       || (value->scalar.data[0] != '/'
+                           && value->scalar.data[0] != '$'))
+            {
+                rc = pt_conf_error(cf, value, "rewrite: path must start "
+                                   "with \"/\"");
+            }
+
+        } else {
+            rc = pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
+                               "in rewrite (strip_prefix, path)", key);
         }
     }
 
@@ -137,32 +453,140 @@ pt_router_set_match(pt_conf_t *cf, const pt_command_t *cmd,
 
 
 static int
+pt_router_parse_edit_map(pt_conf_t *cf, pt_yaml_node_t *node, pt_array_t *a,
+    const char *what)
+{
+    size_t             i;
+    pt_router_edit_t  *e;
+
+    if (pt_conf_expect(cf, node, PT_YAML_MAP, what) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    for (i = 0; i < node->n; i++) {
+        e = pt_array_push(a);
+        if (e == NULL) {
+            return PT_ERROR;
+        }
+
+        e->name = node->pairs[i].key->scalar;
+
+        if (!pt_http_is_token(&e->name)) {
+            return pt_conf_error(cf, node->pairs[i].key, "%s: invalid header "
+                                 "name \"%s\"", what, e->name.data);
+        }
+
+        e->value = pt_template_compile(cf, node->pairs[i].value);
+        if (e->value == NULL) {
+            return PT_ERROR;
+        }
+    }
+
+    return PT_OK;
+}
+
+
+/* request_headers / response_headers: { set: {..}, add: {..}, remove: [..] } */
+static int
+pt_router_set_edits(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    int                 rc;
+    size_t              i, j;
+    const char         *key;
+    pt_yaml_node_t     *value, *item;
+    pt_router_conf_t   *rcf;
+    pt_router_edit_t   *e;
+    pt_router_edits_t  *ed;
+
+    rcf = conf;
+    ed = (pt_router_edits_t *) ((char *) conf + cmd->offset);
+    rc = PT_OK;
+
+    if (pt_array_init(&ed->set, cf->pool, 2, sizeof(pt_router_edit_t))
+        != PT_OK
+        || pt_array_init(&ed->add, cf->pool, 2, sizeof(pt_router_edit_t))
+           != PT_OK
+        || pt_array_init(&ed->remove, cf->pool, 2, sizeof(pt_router_edit_t))
+           != PT_OK)
+    {
+        return PT_ERROR;
+    }
+
+    rcf->edits = 1;
+
+    for (i = 0; i < node->n; i++) {
+        key = node->pairs[i].key->scalar.data;
+        value = node->pairs[i].value;
+
+        if (strcmp(key, "set") == 0) {
+            rc |= pt_router_parse_edit_map(cf, value, &ed->set, cmd->name);
+
+        } else if (strcmp(key, "add") == 0) {
+            rc |= pt_router_parse_edit_map(cf, value, &ed->add, cmd->name);
+
+        } else if (strcmp(key, "remove") == 0) {
+            if (pt_conf_expect(cf, value, PT_YAML_SEQ, cmd->name) != PT_OK) {
+                rc = PT_ERROR;
+                continue;
+            }
+
+            for (j = 0; j < value->n; j++) {
+                item = value->items[j];
+
+                if (item->type != PT_YAML_SCALAR
+                    || !pt_http_is_token(&item->scalar))
+                {
+                    rc = pt_conf_error(cf, item, "%s: remove: not a header "
+                                       "name", cmd->name);
+                    continue;
+                }
+
+                e = pt_array_push(&ed->remove);
+                if (e == NULL) {
+                    return PT_ERROR;
+                }
+
+                e->name = item->scalar;
+                e->value = NULL;
+            }
+
+        } else {
+            rc = pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
+                               "in %s (set, add, remove)", key, cmd->name);
+        }
+    }
+
+    return rc ? PT_ERROR : PT_OK;
+}
+
+
+static int
 pt_router_set_respond(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf)
 {
-    int                      rc;
-    size_t                   i, j;
-    int64_t                  status;
-    const char              *reason;
-    pt_yaml_node_t          *key, *value;
-    pt_router_header_t      *h;
-    pt_router_route_conf_t  *rrcf;
+    int                rc;
+    size_t             i;
+    int64_t            status;
+    const char        *key, *reason;
+    pt_yaml_node_t    *value;
+    pt_router_conf_t  *rcf;
 
-    rrcf = conf;
+    rcf = conf;
     rc = PT_OK;
-    rrcf->respond_status = 200;
+    rcf->respond_status = 200;
 
-    if (pt_array_init(&rrcf->respond_headers, cf->pool, 2,
-                      sizeof(pt_router_header_t)) != PT_OK)
+    if (pt_array_init(&rcf->respond_headers, cf->pool, 2,
+                      sizeof(pt_router_edit_t)) != PT_OK)
     {
         return PT_ERROR;
     }
 
     for (i = 0; i < node->n; i++) {
-        key = node->pairs[i].key;
+        key = node->pairs[i].key->scalar.data;
         value = node->pairs[i].value;
 
-        if (strcmp(key->scalar.data, "status") == 0) {
+        if (strcmp(key, "status") == 0) {
             if (value->type != PT_YAML_SCALAR
                 || pt_parse_int(value->scalar.data, value->scalar.len, 200,
                                 599, &status, &reason) != PT_OK)
@@ -171,75 +595,103 @@ pt_router_set_respond(pt_conf_t *cf, const pt_command_t *cmd,
                                    "number from 200 to 599");
                 continue;
             }
-            rrcf->respond_status = (unsigned) status;
+            rcf->respond_status = (unsigned) status;
 
-        } else if (strcmp(key->scalar.data, "body") == 0) {
-            rrcf->respond_body = pt_template_compile(cf, value);
-            if (rrcf->respond_body == NULL) {
+        } else if (strcmp(key, "body") == 0) {
+            rcf->respond_body = pt_template_compile(cf, value);
+            if (rcf->respond_body == NULL) {
                 rc = PT_ERROR;
             }
 
-        } else if (strcmp(key->scalar.data, "headers") == 0) {
-            if (pt_conf_expect(cf, value, PT_YAML_MAP, "respond: headers")
-                != PT_OK)
-            {
-                rc = PT_ERROR;
-                continue;
-            }
-
-            for (j = 0; j < value->n; j++) {
-                h = pt_array_push(&rrcf->respond_headers);
-                if (h == NULL) {
-                    return PT_ERROR;
-                }
-
-                h->name = value->pairs[j].key->scalar;
-
-                if (!pt_http_is_token(&h->name)) {
-                    rc = pt_conf_error(cf, value->pairs[j].key,
-                                       "respond: invalid header name "
-                                       "\"%s\"", h->name.data);
-                }
-
-                h->value = pt_template_compile(cf, value->pairs[j].value);
-                if (h->value == NULL) {
-                    rc = PT_ERROR;
-                }
-            }
+        } else if (strcmp(key, "headers") == 0) {
+            rc |= pt_router_parse_edit_map(cf, value, &rcf->respond_headers,
+                                           "respond: headers");
 
         } else {
-            rc = pt_conf_error(cf, key, "unknown key \"%s\" in respond "
-                               "(status, headers, body)", key->scalar.data);
+            rc = pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
+                               "in respond (status, headers, body)", key);
         }
     }
 
-    if (pt_route_set_content(cf, node, "respond", pt_router_respond)
-        != PT_OK)
-    {
-        rc = PT_ERROR;
-    }
+    rc |= pt_route_set_content(cf, node, "respond", pt_router_respond);
 
-    return rc;
+    return rc ? PT_ERROR : PT_OK;
 }
 
 
 static int
-pt_router_validate(pt_conf_t *cf, void *conf)
+pt_router_set_redirect(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
 {
-    pt_route_t              *route;
-    pt_router_route_conf_t  *rrcf;
+    int                rc;
+    size_t             i;
+    int64_t            status;
+    const char        *key, *reason;
+    pt_yaml_node_t    *value;
+    pt_router_conf_t  *rcf;
 
-    rrcf = conf;
-    route = cf->scope;
+    rcf = conf;
+    rc = PT_OK;
+    rcf->redirect_status = 301;
 
-    if (cf->level != PT_CONF_LEVEL_ROUTE || route == NULL || route->admin) {
+    for (i = 0; i < node->n; i++) {
+        key = node->pairs[i].key->scalar.data;
+        value = node->pairs[i].value;
+
+        if (strcmp(key, "to") == 0) {
+            rcf->redirect_to = pt_template_compile(cf, value);
+            if (rcf->redirect_to == NULL) {
+                rc = PT_ERROR;
+            }
+
+        } else if (strcmp(key, "status") == 0) {
+            if (value->type != PT_YAML_SCALAR
+                || pt_parse_int(value->scalar.data, value->scalar.len, 301,
+                                308, &status, &reason) != PT_OK
+                || (status != 301 && status != 302 && status != 307
+                    && status != 308))
+            {
+                rc = pt_conf_error(cf, value, "redirect: status must be 301, "
+                                   "302, 307 or 308");
+                continue;
+            }
+            rcf->redirect_status = (unsigned) status;
+
+        } else {
+            rc = pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
+                               "in redirect (to, status)", key);
+        }
+    }
+
+    if (rcf->redirect_to == NULL && rc == PT_OK) {
+        rc = pt_conf_error(cf, node, "redirect: \"to\" is required");
+    }
+
+    rc |= pt_route_set_content(cf, node, "redirect", pt_router_redirect);
+
+    return rc ? PT_ERROR : PT_OK;
+}
+
+
+/* ${N} in a template of the route needs the path regex to have group N. */
+static int
+pt_router_check_captures(pt_conf_t *cf, pt_router_conf_t *rcf,
+    const pt_template_t *t, pt_yaml_node_t *node)
+{
+    unsigned  n, have;
+
+    if (t == NULL || (n = pt_template_max_capture(t)) == 0) {
         return PT_OK;
     }
 
-    if (!rrcf->has_path) {
-        return pt_conf_error(cf, rrcf->match ? rrcf->match : route->node,
-                             "route \"%s\" has no match: path",
-                             route->name.data);
+    have = rcf->path_re ? pt_regex_captures(rcf->path_re) : 0;
+
+    if (n > have) {
+        return pt_conf_error(cf, node ? node : rcf->route->node,
+                             "${%u} refers to capture %u, but the route's "
+                             "path %s", n, n,
+                             rcf->path_re ? "regex has fewer groups"
+                                          : "is not a regex");
     }
 
     return PT_OK;
@@ -247,54 +699,114 @@ pt_router_validate(pt_conf_t *cf, void *conf)
 
 
 static int
-pt_router_postconfig(pt_conf_t *cf)
+pt_router_check_edits(pt_conf_t *cf, pt_router_conf_t *rcf, pt_array_t *a)
 {
-    return pt_http_phase_add(cf, PT_HTTP_ROUTE_PHASE, pt_router_route, 100,
-                             &pt_router_module);
-}
+    size_t             i;
+    pt_router_edit_t  *e;
 
+    e = a->elts;
 
-/* The best route for r->path: an exact match, else the longest prefix;
- * the first written wins a tie. */
-static pt_route_t *
-pt_router_find(pt_http_request_t *r)
-{
-    size_t                   i, best_len;
-    pt_route_t             **routes, *best;
-    pt_router_route_conf_t  *rrcf;
-
-    routes = r->hmcf->routes.elts;
-    best = NULL;
-    best_len = 0;
-
-    for (i = 0; i < r->hmcf->routes.nelts; i++) {
-        rrcf = routes[i]->conf[pt_router_module.index];
-
-        if (rrcf->exact) {
-            if (pt_str_equal(&rrcf->path, &r->path)) {
-                return routes[i];
-            }
-            continue;
-        }
-
-        if (rrcf->path.len <= r->path.len
-            && memcmp(rrcf->path.data, r->path.data, rrcf->path.len) == 0
-            && (best == NULL || rrcf->path.len > best_len))
-        {
-            best = routes[i];
-            best_len = rrcf->path.len;
+    for (i = 0; i < a->nelts; i++) {
+        if (pt_router_check_captures(cf, rcf, e[i].value, NULL) != PT_OK) {
+            return PT_ERROR;
         }
     }
 
-    return best;
+    return PT_OK;
 }
 
 
 static int
-pt_router_route(pt_http_request_t *r)
+pt_router_validate(pt_conf_t *cf, void *conf)
 {
-    size_t        i;
-    pt_route_t  **admin;
+    int                rc;
+    pt_router_conf_t  *rcf;
+
+    if (cf->level != PT_CONF_LEVEL_ROUTE) {
+        return PT_OK;
+    }
+
+    rcf = conf;
+    rcf->route = cf->scope;
+    rc = PT_OK;
+
+    rc |= pt_router_check_captures(cf, rcf, rcf->rewrite_path,
+                                   rcf->rewrite_node);
+    rc |= pt_router_check_captures(cf, rcf, rcf->respond_body, NULL);
+    rc |= pt_router_check_captures(cf, rcf, rcf->redirect_to, NULL);
+
+    if (rcf->respond_headers.elts) {
+        rc |= pt_router_check_edits(cf, rcf, &rcf->respond_headers);
+    }
+
+    if (rcf->request_headers.set.elts) {
+        rc |= pt_router_check_edits(cf, rcf, &rcf->request_headers.set);
+        rc |= pt_router_check_edits(cf, rcf, &rcf->request_headers.add);
+    }
+
+    if (rcf->response_headers.set.elts) {
+        rc |= pt_router_check_edits(cf, rcf, &rcf->response_headers.set);
+        rc |= pt_router_check_edits(cf, rcf, &rcf->response_headers.add);
+    }
+
+    return rc ? PT_ERROR : PT_OK;
+}
+
+
+static int
+pt_router_postconfig(pt_conf_t *cf)
+{
+    pt_router_main_conf_t  *rmcf;
+
+    rmcf = cf->cycle->conf[pt_router_module.index];
+
+    rmcf->table = pt_router_table_build(cf);
+    if (rmcf->table == NULL) {
+        return PT_ERROR;
+    }
+
+    if (pt_http_phase_add(cf, PT_HTTP_ROUTE_PHASE, pt_router_route_handler,
+                          100, &pt_router_module) != PT_OK
+        || pt_http_phase_add(cf, PT_HTTP_REWRITE_PHASE,
+                             pt_router_rewrite_handler, 100,
+                             &pt_router_module) != PT_OK
+        || pt_http_header_filter_add(cf, pt_router_header_filter, 800,
+                                     &pt_router_module) != PT_OK)
+    {
+        return PT_ERROR;
+    }
+
+    return PT_OK;
+}
+
+
+size_t
+pt_router_allow_text(unsigned methods, char *buf, size_t size)
+{
+    size_t  i, n;
+
+    buf[0] = '\0';
+
+    for (i = 0, n = 0; i < pt_nelems(pt_router_methods) && n < size; i++) {
+        if (methods & pt_router_methods[i].bit) {
+            n += (size_t) snprintf(buf + n, size - n, "%s%s", n ? ", " : "",
+                                   pt_router_methods[i].name);
+        }
+    }
+
+    return pt_min(n, size - 1);
+}
+
+
+static int
+pt_router_route_handler(pt_http_request_t *r)
+{
+    int                  rc;
+    char                *allow_text;
+    size_t               i, len;
+    unsigned             allow;
+    pt_route_t         **admin;
+    pt_router_conf_t    *found;
 
     if (r->hc->listen->admin) {
         admin = r->hmcf->admin_routes.elts;
@@ -313,58 +825,31 @@ pt_router_route(pt_http_request_t *r)
         return 404;
     }
 
-    r->route = pt_router_find(r);
+    rc = pt_router_lookup(pt_router_table(pt_cycle), r, &found, &allow);
 
-    if (r->route == NULL) {
-        return 404;
-    }
+    if (rc == 405) {
+        allow_text = pt_pnalloc(r->pool, 128);
+        if (allow_text == NULL) {
+            return PT_ERROR;
+        }
 
-    r->content_handler = r->route->content;
+        len = pt_router_allow_text(allow, allow_text, 128);
 
-    return PT_CONTINUE;
-}
-
-
-static int
-pt_router_respond(pt_http_request_t *r)
-{
-    size_t                   i;
-    pt_str_t                 body, value;
-    pt_router_header_t      *h;
-    pt_router_route_conf_t  *rrcf;
-
-    rrcf = r->route->conf[pt_router_module.index];
-
-    body.len = 0;
-    body.data = "";
-
-    if (rrcf->respond_body
-        && pt_template_eval(r, rrcf->respond_body, &body) != PT_OK)
-    {
-        return PT_ERROR;
-    }
-
-    h = rrcf->respond_headers.elts;
-
-    for (i = 0; i < rrcf->respond_headers.nelts; i++) {
-        if (pt_template_eval(r, h[i].value, &value) != PT_OK
-            || pt_http_header_out_add(r, h[i].name.data, h[i].name.len,
-                                      value.data, value.len) != PT_OK)
+        if (pt_http_header_out_set(r, "Allow", 5, allow_text, len)
+            != PT_OK)
         {
             return PT_ERROR;
         }
+
+        return 405;
     }
 
-    if (pt_http_header_find(&r->headers_out.headers, "Content-Type", 12)
-        == NULL
-        && pt_http_header_out_add(r, "Content-Type", 12,
-                                  "text/plain; charset=utf-8", 25) != PT_OK)
-    {
-        return PT_ERROR;
+    if (rc != PT_OK) {
+        return rc;
     }
 
-    pt_http_finalize(r, pt_http_send_response(r, rrcf->respond_status, NULL,
-                                              body.data, body.len));
+    r->route = found->route;
+    r->content_handler = found->route->content;
 
-    return PT_DONE;
+    return PT_CONTINUE;
 }

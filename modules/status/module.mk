@@ -1,3 +1,3 @@
-pt_module_name=status
-pt_module_srcs=pt_status_module.c
-pt_module_libs=
+pt_module_name = status
+pt_module_srcs = pt_status_module.c
+pt_module_libs = 
