@@ -81,6 +81,14 @@ typedef struct {
 
 typedef struct pt_router_table_s  pt_router_table_t;
 
+/* What a 405 answer allows: the methods of every route that matched but
+ * for the method (extension methods by name, from the first few). */
+typedef struct {
+    unsigned            methods;
+    pt_router_conf_t   *confs[8];
+    size_t              n;
+} pt_router_allow_t;
+
 extern pt_module_t  pt_router_module;
 
 /* Build the lookup table from every route's match (postconfig). */
@@ -89,7 +97,7 @@ pt_router_table_t *pt_router_table_build(pt_conf_t *cf);
 /* The route for r: PT_OK with *found, or 404, or 405 with *allow holding
  * the methods that would have matched. Regex captures land in r. */
 int pt_router_lookup(pt_router_table_t *t, pt_http_request_t *r,
-    pt_router_conf_t **found, unsigned *allow);
+    pt_router_conf_t **found, pt_router_allow_t *allow);
 
 /* The lookup table of the running cycle (for the micro-benchmark). */
 pt_router_table_t *pt_router_table(pt_cycle_t *cycle);
@@ -101,8 +109,9 @@ int pt_router_header_filter(pt_http_request_t *r);
 int pt_router_respond(pt_http_request_t *r);
 int pt_router_redirect(pt_http_request_t *r);
 
-/* The Allow field value for a method set. */
-size_t pt_router_allow_text(unsigned methods, char *buf, size_t size);
+/* The Allow field value, in the pool. */
+int pt_router_allow_text(pt_http_request_t *r, pt_router_allow_t *allow,
+    pt_str_t *text);
 
 
 #endif /* PT_ROUTER_H */

@@ -229,6 +229,22 @@ pt_router_parse_path(pt_conf_t *cf, pt_yaml_node_t *node,
 }
 
 
+/* 1 if s is among the first n strings of a. */
+static int
+pt_router_str_in(const pt_str_t *a, size_t n, const pt_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (pt_str_equal(&a[i], s)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static const struct {
     const char  *name;
     unsigned     bit;
@@ -780,21 +796,66 @@ pt_router_postconfig(pt_conf_t *cf)
 }
 
 
-size_t
-pt_router_allow_text(unsigned methods, char *buf, size_t size)
+int
+pt_router_allow_text(pt_http_request_t *r, pt_router_allow_t *allow,
+    pt_str_t *text)
 {
-    size_t  i, n;
+    char       *p, *end;
+    size_t      i, j, k, len;
+    pt_str_t   *other, *seen;
 
-    buf[0] = '\0';
-
-    for (i = 0, n = 0; i < pt_nelems(pt_router_methods) && n < size; i++) {
-        if (methods & pt_router_methods[i].bit) {
-            n += (size_t) snprintf(buf + n, size - n, "%s%s", n ? ", " : "",
-                                   pt_router_methods[i].name);
+    len = 128;
+    for (i = 0; i < allow->n; i++) {
+        other = allow->confs[i]->other_methods.elts;
+        for (j = 0; j < allow->confs[i]->other_methods.nelts; j++) {
+            len += other[j].len + 2;
         }
     }
 
-    return pt_min(n, size - 1);
+    p = pt_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    text->data = p;
+    end = p + len;
+
+    for (i = 0; i < pt_nelems(pt_router_methods); i++) {
+        if (allow->methods & pt_router_methods[i].bit) {
+            p += snprintf(p, (size_t) (end - p), "%s%s",
+                          p == text->data ? "" : ", ",
+                          pt_router_methods[i].name);
+        }
+    }
+
+    /* Extension methods by name, each once. */
+    for (i = 0; i < allow->n; i++) {
+        other = allow->confs[i]->other_methods.elts;
+
+        for (j = 0; j < allow->confs[i]->other_methods.nelts; j++) {
+            for (k = 0; k < i; k++) {
+                seen = allow->confs[k]->other_methods.elts;
+                if (pt_router_str_in(seen,
+                                      allow->confs[k]->other_methods.nelts,
+                                      &other[j]))
+                {
+                    break;
+                }
+            }
+
+            if (k < i || pt_router_str_in(other, j, &other[j])) {
+                continue;
+            }
+
+            p += snprintf(p, (size_t) (end - p), "%s%.*s",
+                          p == text->data ? "" : ", ", (int) other[j].len,
+                          other[j].data);
+        }
+    }
+
+    text->len = (size_t) (p - text->data);
+
+    return PT_OK;
 }
 
 
@@ -802,11 +863,11 @@ static int
 pt_router_route_handler(pt_http_request_t *r)
 {
     int                  rc;
-    char                *allow_text;
-    size_t               i, len;
-    unsigned             allow;
+    size_t               i;
+    pt_str_t             text;
     pt_route_t         **admin;
     pt_router_conf_t    *found;
+    pt_router_allow_t    allow;
 
     if (r->hc->listen->admin) {
         admin = r->hmcf->admin_routes.elts;
@@ -828,15 +889,9 @@ pt_router_route_handler(pt_http_request_t *r)
     rc = pt_router_lookup(pt_router_table(pt_cycle), r, &found, &allow);
 
     if (rc == 405) {
-        allow_text = pt_pnalloc(r->pool, 128);
-        if (allow_text == NULL) {
-            return PT_ERROR;
-        }
-
-        len = pt_router_allow_text(allow, allow_text, 128);
-
-        if (pt_http_header_out_set(r, "Allow", 5, allow_text, len)
-            != PT_OK)
+        if (pt_router_allow_text(r, &allow, &text) != PT_OK
+            || pt_http_header_out_set(r, "Allow", 5, text.data, text.len)
+               != PT_OK)
         {
             return PT_ERROR;
         }

@@ -623,9 +623,20 @@ pt_router_groups(pt_router_table_t *t, pt_http_request_t *r,
 }
 
 
+static void
+pt_router_allow_add(pt_router_allow_t *allow, pt_router_conf_t *rcf)
+{
+    allow->methods |= rcf->methods;
+
+    if (rcf->other_methods.nelts && allow->n < pt_nelems(allow->confs)) {
+        allow->confs[allow->n++] = rcf;
+    }
+}
+
+
 int
 pt_router_lookup(pt_router_table_t *t, pt_http_request_t *r,
-    pt_router_conf_t **found, unsigned *allow)
+    pt_router_conf_t **found, pt_router_allow_t *allow)
 {
     int                 rc, n;
     size_t              i;
@@ -633,7 +644,8 @@ pt_router_lookup(pt_router_table_t *t, pt_http_request_t *r,
     pt_router_cand_t   *c, small[32];
     pt_router_conf_t  **re;
 
-    *allow = 0;
+    allow->methods = 0;
+    allow->n = 0;
 
     /* Candidates live on the stack unless a path has more than a few. */
     cands.elts = small;
@@ -656,7 +668,7 @@ pt_router_lookup(pt_router_table_t *t, pt_http_request_t *r,
         }
 
         if (rc == PT_ROUTER_METHOD_ONLY) {
-            *allow |= c[i].conf->methods;
+            pt_router_allow_add(allow, c[i].conf);
         }
     }
 
@@ -679,7 +691,7 @@ pt_router_lookup(pt_router_table_t *t, pt_http_request_t *r,
         }
 
         if (rc == PT_ROUTER_METHOD_ONLY) {
-            *allow |= re[i]->methods;
+            pt_router_allow_add(allow, re[i]);
             continue;
         }
 
@@ -690,5 +702,5 @@ pt_router_lookup(pt_router_table_t *t, pt_http_request_t *r,
         return PT_OK;
     }
 
-    return *allow ? 405 : 404;
+    return allow->methods ? 405 : 404;
 }
