@@ -332,6 +332,8 @@ int pt_http_var_add(pt_conf_t *cf, const pt_http_var_t *var);
 pt_template_t *pt_template_compile(pt_conf_t *cf, pt_yaml_node_t *node);
 int pt_template_eval(pt_http_request_t *r, const pt_template_t *t,
     pt_str_t *out);
+/* Where the template was written, for errors found after compiling. */
+pt_yaml_node_t *pt_template_node(const pt_template_t *t);
 /* The highest ${N} capture the template uses (0: none). */
 unsigned pt_template_max_capture(const pt_template_t *t);
 /* True when the template is plain text (no variables). */

@@ -127,3 +127,48 @@ pt_http_normalize_path(const char *in, size_t len, char *out,
 
     return PT_OK;
 }
+
+
+/* RFC 3986 pchar plus '/': unreserved, sub-delims, ':' and '@'. */
+static int
+pt_http_path_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@/", c)
+                                        != NULL;
+}
+
+
+size_t
+pt_http_escape_path(const char *in, size_t len, char *out)
+{
+    size_t               i;
+    char                *p;
+    unsigned char        c;
+    static const char    hex[] = "0123456789ABCDEF";
+
+    p = out;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) in[i];
+
+        if (c != '\0' && pt_http_path_char(c)) {
+            *p++ = (char) c;
+            continue;
+        }
+
+        if (c == '%' && i + 2 < len
+            && pt_hexval((unsigned char) in[i + 1]) >= 0
+            && pt_hexval((unsigned char) in[i + 2]) >= 0)
+        {
+            *p++ = '%';
+            continue;
+        }
+
+        *p++ = '%';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xf];
+    }
+
+    return (size_t) (p - out);
+}

@@ -27,4 +27,11 @@ int pt_http_normalize_path(const char *in, size_t len, char *out,
     size_t *out_len);
 
 
+/* Percent-encode what may not appear in a path (space, controls, bytes
+ * >= 0x80, and " # < > ? [ \ ] ^ ` { | }; a '%' not starting an escape),
+ * keeping existing %XX escapes, for paths built from templates. The
+ * result is written to out (capacity >= 3 * len). Returns its length. */
+size_t pt_http_escape_path(const char *in, size_t len, char *out);
+
+
 #endif /* PT_HTTP_PATH_H */

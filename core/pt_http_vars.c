@@ -33,6 +33,7 @@ struct pt_template_s {
     pt_template_seg_t    *segs;
     size_t                n;
     pt_str_t              source;
+    pt_yaml_node_t       *node;      /* where it was written */
 };
 
 
@@ -130,6 +131,7 @@ pt_template_compile(pt_conf_t *cf, pt_yaml_node_t *node)
     }
 
     t->source = node->scalar;
+    t->node = node;
 
     for (p = s; p < end; /* void */ ) {
         seg = &t->segs[t->n];
@@ -179,6 +181,13 @@ pt_template_compile(pt_conf_t *cf, pt_yaml_node_t *node)
     }
 
     return t;
+}
+
+
+pt_yaml_node_t *
+pt_template_node(const pt_template_t *t)
+{
+    return t->node;
 }
 
 

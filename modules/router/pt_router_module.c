@@ -157,6 +157,16 @@ pt_router_parse_host(pt_conf_t *cf, pt_yaml_node_t *node,
                              "name", node->scalar.data);
     }
 
+    /* Requests are matched on the host without its port, so a route with
+     * one could never match. */
+    if ((h[0] != '[' && memchr(h, ':', len))
+        || (h[0] == '[' && h[len - 1] != ']'))
+    {
+        return pt_conf_error(cf, node, "match: host: \"%s\": give the host "
+                             "without a port (requests are matched on the "
+                             "name alone)", node->scalar.data);
+    }
+
     for (i = 0; i < len; i++) {
         if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z')
               || (h[i] >= '0' && h[i] <= '9') || h[i] == '-' || h[i] == '.'
@@ -290,6 +300,14 @@ pt_router_parse_methods(pt_conf_t *cf, pt_yaml_node_t *node,
             if (strcmp(pt_router_methods[j].name, m->scalar.data) == 0) {
                 rcf->methods |= pt_router_methods[j].bit;
                 break;
+            }
+
+            /* Methods are case-sensitive: "get" would never match GET. */
+            if (strcasecmp(pt_router_methods[j].name, m->scalar.data) == 0) {
+                return pt_conf_error(cf, m, "match: methods: \"%s\" is not "
+                                     "%s (methods are case-sensitive)",
+                                     m->scalar.data,
+                                     pt_router_methods[j].name);
             }
         }
 
@@ -468,6 +486,29 @@ pt_router_set_rewrite(pt_conf_t *cf, const pt_command_t *cmd,
 }
 
 
+/* Fields the core writes itself (framing, the request id): an edit would
+ * be ignored or break the message, so it is refused. */
+static int
+pt_router_managed(const pt_str_t *name)
+{
+    static const char  *managed[] = {
+        "content-length", "transfer-encoding", "connection", "keep-alive",
+        "te", "upgrade", "date", "x-request-id", NULL
+    };
+    const char        **m;
+
+    for (m = managed; *m; m++) {
+        if (strlen(*m) == name->len
+            && strncasecmp(*m, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static int
 pt_router_parse_edit_map(pt_conf_t *cf, pt_yaml_node_t *node, pt_array_t *a,
     const char *what)
@@ -490,6 +531,12 @@ pt_router_parse_edit_map(pt_conf_t *cf, pt_yaml_node_t *node, pt_array_t *a,
         if (!pt_http_is_token(&e->name)) {
             return pt_conf_error(cf, node->pairs[i].key, "%s: invalid header "
                                  "name \"%s\"", what, e->name.data);
+        }
+
+        if (pt_router_managed(&e->name)) {
+            return pt_conf_error(cf, node->pairs[i].key, "%s: \"%s\" is "
+                                 "managed by portico and cannot be edited",
+                                 what, e->name.data);
         }
 
         e->value = pt_template_compile(cf, node->pairs[i].value);
@@ -555,6 +602,13 @@ pt_router_set_edits(pt_conf_t *cf, const pt_command_t *cmd,
                 {
                     rc = pt_conf_error(cf, item, "%s: remove: not a header "
                                        "name", cmd->name);
+                    continue;
+                }
+
+                if (pt_router_managed(&item->scalar)) {
+                    rc = pt_conf_error(cf, item, "%s: \"%s\" is managed by "
+                                       "portico and cannot be edited",
+                                       cmd->name, item->scalar.data);
                     continue;
                 }
 
@@ -701,6 +755,10 @@ pt_router_check_captures(pt_conf_t *cf, pt_router_conf_t *rcf,
     }
 
     have = rcf->path_re ? pt_regex_captures(rcf->path_re) : 0;
+
+    if (node == NULL) {
+        node = pt_template_node(t);
+    }
 
     if (n > have) {
         return pt_conf_error(cf, node ? node : rcf->route->node,

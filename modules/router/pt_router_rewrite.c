@@ -8,6 +8,7 @@
  */
 
 #include "pt_router.h"
+#include "pt_http_path.h"
 #include "pt_string.h"
 
 
@@ -100,6 +101,7 @@ pt_router_edit_request(pt_http_request_t *r, pt_router_edits_t *ed)
 int
 pt_router_rewrite_handler(pt_http_request_t *r)
 {
+    char              *escaped;
     pt_str_t           path;
     pt_router_conf_t  *rcf;
 
@@ -133,6 +135,16 @@ pt_router_rewrite_handler(pt_http_request_t *r)
         if (pt_template_eval(r, rcf->rewrite_path, &path) != PT_OK) {
             return PT_ERROR;
         }
+
+        /* Variables bring client text: whatever a path may not hold is
+         * escaped, so it can never split the upstream request line. */
+        escaped = pt_pnalloc(r->pool, 3 * path.len + 1);
+        if (escaped == NULL) {
+            return PT_ERROR;
+        }
+
+        path.len = pt_http_escape_path(path.data, path.len, escaped);
+        path.data = escaped;
 
         if (path.len == 0 || path.data[0] != '/') {
             pt_http_log_request(r, PT_LOG_ERR, "rewrite of route \"%s\" "
