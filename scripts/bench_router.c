@@ -80,10 +80,11 @@ measure(pt_cycle_t *cycle, unsigned nroutes, unsigned long lookups,
     int                  rc;
     char                *p;
     double               t0, trials[TRIALS];
-    unsigned             allow, i, t;
+    unsigned             i, t;
     unsigned long        k;
     pt_pool_t           *pool;
     pt_router_conf_t    *found;
+    pt_router_allow_t    allow;
     pt_router_table_t   *table;
     pt_http_request_t   *reqs;
 

@@ -22,7 +22,9 @@ $(B)/core/%.o: core/%.c
 $(B)/pt_modules.o: $(B)/pt_modules.c
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-unit: $(UNIT_BINS)
+# The micro-benchmark is built with the tests so an API change cannot
+# leave it broken unnoticed.
+unit: $(UNIT_BINS) $(B)/bench_router
 
 $(B)/unit/%: t/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(@D)
