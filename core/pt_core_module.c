@@ -51,19 +51,12 @@ static const pt_command_t  pt_core_commands[] = {
 
 
 pt_module_t  pt_core_module = {
-    "core",
-    PT_MODULE_ABI,
-    0,
-    pt_core_commands,
-    NULL,
-    pt_core_create_conf,
-    pt_core_merge_conf,
-    NULL,
-    pt_core_postconfig,
-    NULL,
-    NULL,
-    NULL,
-    NULL
+    .name = "core",
+    .abi = PT_MODULE_ABI,
+    .commands = pt_core_commands,
+    .create_conf = pt_core_create_conf,
+    .merge_conf = pt_core_merge_conf,
+    .postconfig = pt_core_postconfig,
 };
 
 

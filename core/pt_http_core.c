@@ -60,19 +60,14 @@ static const pt_command_t  pt_http_commands[] = {
 
 
 pt_module_t  pt_http_module = {
-    "http",
-    PT_MODULE_ABI,
-    0,
-    pt_http_commands,
-    pt_http_vars_preconfig,
-    pt_http_create_conf,
-    pt_http_merge_conf,
-    pt_http_validate,
-    pt_http_postconfig,
-    NULL,
-    NULL,
-    NULL,
-    NULL
+    .name = "http",
+    .abi = PT_MODULE_ABI,
+    .commands = pt_http_commands,
+    .preconfig = pt_http_vars_preconfig,
+    .create_conf = pt_http_create_conf,
+    .merge_conf = pt_http_merge_conf,
+    .validate = pt_http_validate,
+    .postconfig = pt_http_postconfig,
 };
 
 

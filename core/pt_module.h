@@ -78,7 +78,16 @@ struct pt_module_s {
     int    (*init_worker)(pt_cycle_t *cycle);   /* in each worker         */
     void   (*exit_worker)(pt_cycle_t *cycle);
     void   (*exit_master)(pt_cycle_t *cycle);
+
+    /* The helper process: one per generation, for work that must happen
+     * once for the whole gateway (health probes, DNS), started when a
+     * module asks for it with pt_helper_request() in postconfig. */
+    int    (*init_helper)(pt_cycle_t *cycle);
+    void   (*exit_helper)(pt_cycle_t *cycle);
 };
+
+/* Modules are declared with designated initializers, so hooks a module
+ * does not have stay NULL and new hooks never shift the others. */
 
 
 extern pt_module_t  *pt_modules[];

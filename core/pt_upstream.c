@@ -70,19 +70,14 @@ static const pt_command_t  pt_upstream_commands[] = {
 
 
 pt_module_t  pt_upstream_module = {
-    "upstream",
-    PT_MODULE_ABI,
-    0,
-    pt_upstream_commands,
-    NULL,
-    pt_upstream_create_conf,
-    NULL,
-    pt_upstream_validate,
-    pt_upstream_postconfig,
-    pt_upstream_init_master,
-    NULL,
-    pt_upstream_exit_worker,
-    NULL
+    .name = "upstream",
+    .abi = PT_MODULE_ABI,
+    .commands = pt_upstream_commands,
+    .create_conf = pt_upstream_create_conf,
+    .validate = pt_upstream_validate,
+    .postconfig = pt_upstream_postconfig,
+    .init_master = pt_upstream_init_master,
+    .exit_worker = pt_upstream_exit_worker,
 };
 
 

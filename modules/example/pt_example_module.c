@@ -60,19 +60,16 @@ static const pt_command_t  pt_example_commands[] = {
 
 
 pt_module_t  pt_example_module = {
-    "example",                    /* name                               */
-    PT_MODULE_ABI,
-    0,                            /* index, set by the core             */
-    pt_example_commands,
-    NULL,                         /* preconfig: register variables      */
-    pt_example_create_conf,
-    NULL,                         /* merge_conf                         */
-    NULL,                         /* validate                           */
-    pt_example_postconfig,        /* register the handler and filter    */
-    NULL,                         /* init_master                        */
-    NULL,                         /* init_worker                        */
-    NULL,                         /* exit_worker                        */
-    NULL                          /* exit_master                        */
+    .name = "example",                        /* what -V prints          */
+    .abi = PT_MODULE_ABI,                     /* a mismatch is refused   */
+    .commands = pt_example_commands,          /* the keys it owns        */
+    .create_conf = pt_example_create_conf,    /* its config, per scope   */
+    .postconfig = pt_example_postconfig,      /* handler and filter      */
+
+    /* Also there: preconfig (register variables), merge_conf, validate,
+     * init_master, init_worker, exit_worker, exit_master, and
+     * init_helper/exit_helper for work done once for the whole gateway
+     * (core/pt_module.h). */
 };
 
 

@@ -57,19 +57,14 @@ static const pt_command_t  pt_log_commands[] = {
 
 
 pt_module_t  pt_log_module = {
-    "log",
-    PT_MODULE_ABI,
-    0,
-    pt_log_commands,
-    NULL,
-    pt_log_create_conf,
-    pt_log_merge_conf,
-    NULL,
-    pt_log_postconfig,
-    NULL,
-    pt_log_init_worker,
-    pt_log_exit_worker,
-    NULL
+    .name = "log",
+    .abi = PT_MODULE_ABI,
+    .commands = pt_log_commands,
+    .create_conf = pt_log_create_conf,
+    .merge_conf = pt_log_merge_conf,
+    .postconfig = pt_log_postconfig,
+    .init_worker = pt_log_init_worker,
+    .exit_worker = pt_log_exit_worker,
 };
 
 

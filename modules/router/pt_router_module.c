@@ -65,19 +65,12 @@ static const pt_command_t  pt_router_commands[] = {
 
 
 pt_module_t  pt_router_module = {
-    "router",
-    PT_MODULE_ABI,
-    0,
-    pt_router_commands,
-    NULL,
-    pt_router_create_conf,
-    NULL,
-    pt_router_validate,
-    pt_router_postconfig,
-    NULL,
-    NULL,
-    NULL,
-    NULL
+    .name = "router",
+    .abi = PT_MODULE_ABI,
+    .commands = pt_router_commands,
+    .create_conf = pt_router_create_conf,
+    .validate = pt_router_validate,
+    .postconfig = pt_router_postconfig,
 };
 
 

@@ -30,19 +30,10 @@ static const pt_command_t  pt_status_commands[] = {
 
 
 pt_module_t  pt_status_module = {
-    "status",
-    PT_MODULE_ABI,
-    0,
-    pt_status_commands,
-    NULL,
-    NULL,
-    NULL,
-    NULL,
-    pt_status_postconfig,
-    NULL,
-    NULL,
-    NULL,
-    NULL
+    .name = "status",
+    .abi = PT_MODULE_ABI,
+    .commands = pt_status_commands,
+    .postconfig = pt_status_postconfig,
 };
 
 
