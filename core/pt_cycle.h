@@ -74,6 +74,7 @@ struct pt_cycle_s {
 
     uint64_t          generation;
     pt_msec_t         loaded_at;     /* epoch ms                         */
+    unsigned          helper:1;      /* a module asked for the helper    */
 };
 
 

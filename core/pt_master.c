@@ -27,6 +27,7 @@
 #define PT_KILL_AFTER_MS       1000
 #define PT_CRASH_WINDOW_MS     10000
 #define PT_CRASH_LIMIT         5
+#define PT_HELPER_INDEX        256    /* workers are numbered below it  */
 
 
 typedef struct {
@@ -48,7 +49,7 @@ typedef struct {
 } pt_respawn_t;
 
 static pt_proc_t      pt_procs[PT_MAX_PROCESSES];
-static pt_respawn_t   pt_respawns[256];
+static pt_respawn_t   pt_respawns[PT_HELPER_INDEX + 1];
 static int            pt_ready_pipe[2] = { -1, -1 };
 static pt_cycle_t    *pt_pending;          /* reload waiting for READY  */
 static pt_msec_t      pt_pending_deadline;
@@ -74,6 +75,8 @@ static void pt_master_commit(void);
 static void pt_master_rollback(const char *why);
 static void pt_master_respawn_due(void);
 static void pt_master_retire(pt_cycle_t *cycle);
+static int pt_master_spawn_generation(pt_cycle_t *cycle);
+static pt_uint_t pt_master_expected(pt_cycle_t *cycle);
 static void pt_master_free_retired(int all);
 
 
@@ -120,11 +123,9 @@ pt_master_run(const char *conf_file, const char *prefix)
 
     nworkers = pt_core_workers(cycle);
 
-    for (i = 0; i < nworkers; i++) {
-        if (pt_master_spawn(cycle, i) != PT_OK) {
-            pt_master_signal_all(SIGKILL);
-            return 1;
-        }
+    if (pt_master_spawn_generation(cycle) != PT_OK) {
+        pt_master_signal_all(SIGKILL);
+        return 1;
     }
 
     pt_log_error(PT_LOG_NOTICE, NULL, 0, "portico %s started, generation %lu,"
@@ -252,7 +253,7 @@ pt_master_run(const char *conf_file, const char *prefix)
 
         if (pt_pending) {
             if (pt_master_count(pt_pending->generation, 1)
-                == pt_core_workers(pt_pending))
+                == pt_master_expected(pt_pending))
             {
                 pt_master_commit();
 
@@ -293,6 +294,36 @@ pt_master_free_slot(void)
 }
 
 
+/* Processes a generation runs: its workers and, if asked for, the
+ * helper. */
+static pt_uint_t
+pt_master_expected(pt_cycle_t *cycle)
+{
+    return pt_core_workers(cycle) + (cycle->helper ? 1 : 0);
+}
+
+
+static int
+pt_master_spawn_generation(pt_cycle_t *cycle)
+{
+    pt_uint_t  i, n;
+
+    n = pt_core_workers(cycle);
+
+    for (i = 0; i < n; i++) {
+        if (pt_master_spawn(cycle, i) != PT_OK) {
+            return PT_ERROR;
+        }
+    }
+
+    if (cycle->helper) {
+        return pt_master_spawn(cycle, PT_HELPER_INDEX);
+    }
+
+    return PT_OK;
+}
+
+
 static int
 pt_master_spawn(pt_cycle_t *cycle, pt_uint_t index)
 {
@@ -321,6 +352,11 @@ pt_master_spawn(pt_cycle_t *cycle, pt_uint_t index)
         pt_worker_close_listeners(cycle == pt_cycle ? pt_pending : pt_cycle,
                                   cycle);
 
+        if (index == PT_HELPER_INDEX) {
+            pt_worker_close_listeners(cycle, NULL);
+            pt_helper_run(cycle, slot, pt_ready_pipe[1]);
+        }
+
         pt_worker_run(cycle, slot, pt_ready_pipe[1]);
     }
 
@@ -336,10 +372,12 @@ pt_master_spawn(pt_cycle_t *cycle, pt_uint_t index)
         pt_core_shm->procs[slot].pid = pid;
         pt_core_shm->procs[slot].generation = (uint32_t) cycle->generation;
         pt_core_shm->procs[slot].started_ms = pt_current_epoch_msec;
+        pt_core_shm->procs[slot].helper = (index == PT_HELPER_INDEX);
     }
 
-    pt_log_error(PT_LOG_INFO, NULL, 0, "worker %d started (generation %lu)",
-                 (int) pid, (unsigned long) cycle->generation);
+    pt_log_error(PT_LOG_INFO, NULL, 0, "%s %d started (generation %lu)",
+                 index == PT_HELPER_INDEX ? "helper" : "worker", (int) pid,
+                 (unsigned long) cycle->generation);
 
     return PT_OK;
 }
@@ -451,7 +489,9 @@ pt_master_respawn_due(void)
 
         pt_respawns[i].pending = 0;
 
-        if (i < n && pt_master_spawn(pt_cycle, i) != PT_OK) {
+        if ((i < n || (i == PT_HELPER_INDEX && pt_cycle->helper))
+            && pt_master_spawn(pt_cycle, i) != PT_OK)
+        {
             pt_master_schedule_respawn(i);
         }
     }
@@ -539,7 +579,6 @@ pt_master_reap(void)
 static void
 pt_master_reload(const char *conf_file, const char *prefix)
 {
-    pt_uint_t     i, n;
     pt_cycle_t   *cycle;
 
     pt_log_error(PT_LOG_NOTICE, NULL, 0, "reloading configuration \"%s\"",
@@ -560,13 +599,8 @@ pt_master_reload(const char *conf_file, const char *prefix)
     pt_pending = cycle;
     pt_pending_deadline = pt_current_msec + PT_READY_TIMEOUT_MS;
 
-    n = pt_core_workers(cycle);
-
-    for (i = 0; i < n; i++) {
-        if (pt_master_spawn(cycle, i) != PT_OK) {
-            pt_master_rollback("cannot fork new workers");
-            return;
-        }
+    if (pt_master_spawn_generation(cycle) != PT_OK) {
+        pt_master_rollback("cannot fork new workers");
     }
 }
 

@@ -15,6 +15,7 @@
 
 #include "pt_core.h"
 #include "pt_cycle.h"
+#include "pt_event.h"
 
 
 #define PT_MAX_PROCESSES      1024
@@ -32,7 +33,8 @@ typedef struct {
     volatile uint64_t   idle;         /* of those, between requests    */
     volatile uint64_t   requests;     /* requests finished             */
     volatile uint64_t   started_ms;   /* epoch ms                      */
-    char                pad[24];
+    volatile uint32_t   helper;       /* the helper, not a worker      */
+    char                pad[20];
 } pt_proc_shm_t;
 
 typedef struct {
@@ -47,7 +49,7 @@ typedef struct {
     pt_proc_shm_t       procs[PT_MAX_PROCESSES];
 } pt_core_shm_t;
 
-#define PT_CORE_SHM_LAYOUT    0x50540001
+#define PT_CORE_SHM_LAYOUT    0x50540002
 
 
 /* Process-wide state. */
@@ -72,6 +74,20 @@ void pt_worker_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
 /* In a new worker: close the listening sockets of `other` that `own`
  * does not use. */
 void pt_worker_close_listeners(pt_cycle_t *other, pt_cycle_t *own);
+
+/* Become the helper process of cycle (see pt_module_t.init_helper). */
+void pt_helper_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
+    __attribute__((noreturn));
+
+/* Ask, in postconfig, for the helper process to run this generation. */
+void pt_helper_request(pt_conf_t *cf);
+
+/* What workers and the helper share: process state, the shm slot,
+ * connection slots, the event loop and a signalfd whose handler is
+ * on_signal; and the READY message to the master. */
+int pt_process_child_init(pt_cycle_t *cycle, pt_uint_t slot,
+    pt_uint_t nconns, pt_event_handler_pt on_signal);
+void pt_process_ready(int ready_fd);
 
 /* Drain in a worker: stop accepting, finish in-flight requests. */
 extern unsigned  pt_worker_exiting;

@@ -116,7 +116,7 @@ pt_process_signals(sigset_t *set)
 
 
 static int
-pt_worker_setup_signals(void)
+pt_process_setup_signals(pt_event_handler_pt handler)
 {
     int       fd;
     sigset_t  set;
@@ -136,23 +136,19 @@ pt_worker_setup_signals(void)
         return PT_ERROR;
     }
 
-    pt_signal_conn->read->handler = pt_worker_signal;
+    pt_signal_conn->read->handler = handler;
 
     return pt_event_add_fd(pt_signal_conn);
 }
 
 
-void
-pt_worker_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
+int
+pt_process_child_init(pt_cycle_t *cycle, pt_uint_t slot, pt_uint_t nconns,
+    pt_event_handler_pt on_signal)
 {
-    pid_t            pid;
-    ssize_t          n;
-    sigset_t         chld;
-    pt_uint_t        m, nconns;
-    pt_listening_t  *ls;
+    sigset_t  chld;
 
     pt_pid = getpid();
-    pt_process_is_worker = 1;
     pt_cycle = cycle;
     pt_log_current = cycle->log;
 
@@ -170,15 +166,46 @@ pt_worker_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
         pt_proc_self->generation = (uint32_t) cycle->generation;
     }
 
+    if (pt_connections_init(nconns) != PT_OK
+        || pt_event_init(512) != PT_OK
+        || pt_process_setup_signals(on_signal) != PT_OK)
+    {
+        return PT_ERROR;
+    }
+
+    return PT_OK;
+}
+
+
+void
+pt_process_ready(int ready_fd)
+{
+    pid_t    pid;
+    ssize_t  n;
+
+    pid = pt_pid;
+
+    do {
+        n = write(ready_fd, &pid, sizeof(pid));
+    } while (n < 0 && errno == EINTR);
+
+    close(ready_fd);
+}
+
+
+void
+pt_worker_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
+{
+    pt_uint_t        m;
+    pt_listening_t  *ls;
+
+    pt_process_is_worker = 1;
     pt_connections_max = pt_http_max_connections(cycle);
 
     /* Client connections, as many upstream ones, and a few for listeners
      * and the signalfd. */
-    nconns = 2 * pt_connections_max + 64;
-
-    if (pt_connections_init(nconns) != PT_OK
-        || pt_event_init(512) != PT_OK
-        || pt_worker_setup_signals() != PT_OK)
+    if (pt_process_child_init(cycle, slot, 2 * pt_connections_max + 64,
+                              pt_worker_signal) != PT_OK)
     {
         exit(PT_EXIT_FATAL);
     }
@@ -203,11 +230,7 @@ pt_worker_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
     pt_stats_timer.cancelable = 1;
     pt_timer_add(&pt_stats_timer, 250);
 
-    pid = pt_pid;
-    do {
-        n = write(ready_fd, &pid, sizeof(pid));
-    } while (n < 0 && errno == EINTR);
-    close(ready_fd);
+    pt_process_ready(ready_fd);
 
     for ( ;; ) {
         pt_process_events_and_timers();

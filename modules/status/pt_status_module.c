@@ -236,6 +236,7 @@ pt_status_handler(pt_http_request_t *r)
     uint64_t          active, idle, now;
     pt_proc_shm_t    *p;
     int               rc;
+    pid_t             helper;
     pt_status_out_t   o;
 
     rc = pt_status_method(r);
@@ -280,11 +281,17 @@ pt_status_handler(pt_http_request_t *r)
     active = 0;
     idle = 0;
     n = 0;
+    helper = 0;
 
     for (i = 0; pt_core_shm && i < PT_MAX_PROCESSES; i++) {
         p = &pt_core_shm->procs[i];
 
         if (p->pid == 0) {
+            continue;
+        }
+
+        if (p->helper) {
+            helper = p->pid;
             continue;
         }
 
@@ -299,8 +306,10 @@ pt_status_handler(pt_http_request_t *r)
         idle += p->idle;
     }
 
-    pt_status_printf(&o, "],\"connections\":{\"active\":%llu,\"idle\":%llu},",
-                     (unsigned long long) active, (unsigned long long) idle);
+    pt_status_printf(&o, "],\"helper\":%d,"
+                     "\"connections\":{\"active\":%llu,\"idle\":%llu},",
+                     (int) helper, (unsigned long long) active,
+                     (unsigned long long) idle);
 
     pt_status_zones(&o);
     pt_status_upstreams(&o);
