@@ -9,6 +9,7 @@
 
 #include "pt_connection.h"
 #include "pt_log.h"
+#include "pt_ssl.h"
 
 
 pt_uint_t  pt_connections_active;
@@ -143,6 +144,10 @@ pt_close_connection(pt_connection_t *c)
         if (c->idle) {
             pt_connections_idle--;
         }
+    }
+
+    if (c->ssl) {
+        pt_ssl_free(c);
     }
 
     fd = c->fd;

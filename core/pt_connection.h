@@ -61,6 +61,9 @@ struct pt_connection_s {
     uint64_t            requests;
     uint64_t            sent;       /* bytes written                     */
 
+    void               *ssl;        /* TLS state (pt_ssl.c), NULL when
+                                       cleartext; freed on close          */
+
     ssize_t           (*recv)(pt_connection_t *c, char *buf, size_t size);
     pt_chain_t       *(*send_chain)(pt_connection_t *c, pt_chain_t *in,
                                     size_t limit);

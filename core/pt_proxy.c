@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "pt_upstream.h"
+#include "pt_ssl.h"
 #include "pt_string.h"
 #include "pt_time.h"
 
@@ -22,6 +23,7 @@
 
 enum {
     PT_PROXY_CONNECTING = 0,
+    PT_PROXY_HANDSHAKE,
     PT_PROXY_SENDING,
     PT_PROXY_WAITING,
     PT_PROXY_STREAMING
@@ -30,8 +32,10 @@ enum {
 typedef struct {
     pt_http_request_t     *r;
     pt_upstream_t         *us;
-    pt_upstream_target_t  *target;
+    pt_upstream_shared_t  *peer;        /* the attempt's peer (stable)     */
     pt_connection_t       *uc;
+    uint64_t               tried;       /* peers tried, pt_upstream bits   */
+    pt_uint_t              tries;       /* retries made                    */
 
     pt_buf_t               head;        /* request head for the upstream   */
     pt_buf_t               body;        /* a piece of the request body     */
@@ -55,7 +59,9 @@ typedef struct {
     unsigned               resp_done:1;
     unsigned               upstream_keepalive:1;
     unsigned               got_response:1;
-    unsigned               counted:1;   /* inflight incremented            */
+    unsigned               counted:1;   /* peer inflight incremented       */
+    unsigned               group_counted:1;   /* upstream inflight too     */
+    unsigned               no_retry:1;
 } pt_proxy_t;
 
 
@@ -63,6 +69,10 @@ static int pt_proxy_build_head(pt_proxy_t *p);
 static int pt_proxy_hop_by_hop(pt_http_header_t *h, pt_http_header_t *all,
     size_t n);
 static void pt_proxy_connect(pt_proxy_t *p);
+static int pt_proxy_pick(pt_proxy_t *p);
+static int pt_proxy_unavailable(pt_http_request_t *r);
+static void pt_proxy_handshake(pt_proxy_t *p);
+static int pt_proxy_retry(pt_proxy_t *p);
 static void pt_proxy_upstream_read(pt_event_t *ev);
 static void pt_proxy_upstream_write(pt_event_t *ev);
 static void pt_proxy_client_read(pt_http_request_t *r);
@@ -108,20 +118,26 @@ pt_proxy_handler(pt_http_request_t *r)
         return PT_ERROR;
     }
 
-    p->target = pt_upstream_pick(r, us);
-
-    if (p->target == NULL) {
-        pt_http_log_request(r, PT_LOG_ERR, "upstream \"%s\": no target "
-                            "available", us->name.data);
-        return 503;
+    /* The circuit breaker: beyond max_inflight, 503 at once. */
+    if (us->max_inflight
+        && __atomic_load_n(&us->group->inflight, __ATOMIC_RELAXED)
+           >= (uint64_t) us->max_inflight)
+    {
+        pt_http_log_request(r, PT_LOG_WARN, "upstream \"%s\": max_inflight "
+                            "%ld reached", us->name.data,
+                            (long) us->max_inflight);
+        return pt_proxy_unavailable(r);
     }
 
-    __atomic_add_fetch(&p->target->shared->inflight, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&p->target->shared->requests, 1, __ATOMIC_RELAXED);
-    p->counted = 1;
+    __atomic_add_fetch(&us->group->inflight, 1, __ATOMIC_RELAXED);
+    p->group_counted = 1;
+    pt_upstream_count_request(us);
 
-    r->upstream_addr.data = p->target->addr.text;
-    r->upstream_addr.len = strlen(p->target->addr.text);
+    if (pt_proxy_pick(p) != PT_OK) {
+        pt_http_log_request(r, PT_LOG_ERR, "upstream \"%s\": no usable "
+                            "peer", us->name.data);
+        return pt_proxy_unavailable(r);
+    }
 
     if (pt_proxy_build_head(p) != PT_OK) {
         return PT_ERROR;
@@ -218,7 +234,7 @@ pt_proxy_build_head(pt_proxy_t *p)
     } else if (r->host.len) {
         host = r->host;
     } else {
-        host.data = p->target->addr.text;
+        host.data = p->peer->text;
         host.len = strlen(host.data);
     }
 
@@ -320,13 +336,57 @@ pt_proxy_build_head(pt_proxy_t *p)
 }
 
 
+/* 503 with Retry-After: no peer can take the request now. */
+static int
+pt_proxy_unavailable(pt_http_request_t *r)
+{
+    if (pt_http_header_out_set(r, "Retry-After", 11, "1", 1) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    return 503;
+}
+
+
+/* Choose the attempt's peer among those not tried yet. */
+static int
+pt_proxy_pick(pt_proxy_t *p)
+{
+    pt_upstream_peer_t  *peer;
+
+    peer = pt_upstream_pick(p->r, p->us, p->tried);
+    if (peer == NULL) {
+        return PT_DECLINED;
+    }
+
+    p->peer = peer->shared;
+    p->tried |= pt_upstream_peer_bit(p->us, peer);
+
+    __atomic_add_fetch(&p->peer->inflight, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&p->peer->requests, 1, __ATOMIC_RELAXED);
+    p->counted = 1;
+
+    p->r->upstream_addr.data = p->peer->text;
+    p->r->upstream_addr.len = strlen(p->peer->text);
+
+    return PT_OK;
+}
+
+
 static void
 pt_proxy_connect(pt_proxy_t *p)
 {
-    int               rc;
-    pt_connection_t  *uc;
+    int                  rc;
+    pt_connection_t     *uc;
+    pt_upstream_peer_t  *peer;
 
-    uc = p->retried ? NULL : pt_upstream_keepalive_get(p->target);
+    peer = pt_upstream_peer_of(p->us, p->peer);
+    if (peer == NULL) {
+        pt_proxy_fail(p, 502, 0, "the peer left the upstream");
+        return;
+    }
+
+    uc = p->retried ? NULL : pt_upstream_keepalive_get(peer);
 
     if (uc) {
         p->reused = 1;
@@ -334,10 +394,19 @@ pt_proxy_connect(pt_proxy_t *p)
 
     } else {
         p->reused = 0;
-        rc = pt_upstream_connect(p->target, &uc);
+        rc = pt_upstream_connect(peer, &uc);
 
         if (rc == PT_ERROR) {
             pt_proxy_fail(p, 502, errno, "connect() failed");
+            return;
+        }
+
+        if (p->us->ssl
+            && pt_ssl_client_attach(uc, p->us->ssl, &p->us->server_name,
+                                    peer->ssl_session) != PT_OK)
+        {
+            p->uc = uc;
+            pt_proxy_fail(p, 502, 0, "cannot set up TLS to the upstream");
             return;
         }
     }
@@ -351,6 +420,57 @@ pt_proxy_connect(pt_proxy_t *p)
         p->state = PT_PROXY_CONNECTING;
         pt_timer_add(uc->write, p->us->connect_timeout);
         return;
+    }
+
+    if (uc->ssl && !p->reused) {
+        p->state = PT_PROXY_HANDSHAKE;
+        pt_timer_add(uc->write, p->us->connect_timeout);
+        pt_proxy_handshake(p);
+        return;
+    }
+
+    p->state = PT_PROXY_SENDING;
+    pt_proxy_send(p);
+}
+
+
+/* TLS to the upstream: driven by either event until done, within the
+ * connect timeout. */
+static void
+pt_proxy_handshake(pt_proxy_t *p)
+{
+    int                  rc;
+    pt_connection_t     *uc;
+    pt_upstream_peer_t  *peer;
+
+    uc = p->uc;
+
+    if (uc->read->timedout || uc->write->timedout) {
+        pt_proxy_fail(p, 504, 0, "upstream timed out in the TLS handshake");
+        return;
+    }
+
+    rc = pt_ssl_handshake(uc);
+
+    if (rc == PT_AGAIN) {
+        return;
+    }
+
+    if (rc != PT_OK) {
+        pt_proxy_fail(p, 502, 0, pt_ssl_error(uc));
+        return;
+    }
+
+    pt_timer_del(uc->write);
+    pt_timer_del(uc->read);
+
+    /* The next connection to this peer resumes the session. */
+    peer = pt_upstream_peer_of(p->us, p->peer);
+    if (peer) {
+        if (peer->ssl_session) {
+            pt_ssl_session_free(peer->ssl_session);
+        }
+        peer->ssl_session = pt_ssl_session_get(uc);
     }
 
     p->state = PT_PROXY_SENDING;
@@ -388,7 +508,20 @@ pt_proxy_upstream_write(pt_event_t *ev)
         }
 
         pt_timer_del(ev);
+
+        if (uc->ssl) {
+            p->state = PT_PROXY_HANDSHAKE;
+            pt_timer_add(uc->write, p->us->connect_timeout);
+            pt_proxy_handshake(p);
+            return;
+        }
+
         p->state = PT_PROXY_SENDING;
+    }
+
+    if (p->state == PT_PROXY_HANDSHAKE) {
+        pt_proxy_handshake(p);
+        return;
     }
 
     /* Sending goes on after the response started: a backend may stream
@@ -569,7 +702,7 @@ pt_proxy_client_read(pt_http_request_t *r)
 
     p = pt_http_get_module_ctx(r, pt_upstream_module);
 
-    if (p && p->uc && p->state != PT_PROXY_CONNECTING && !p->req_sent
+    if (p && p->uc && p->state >= PT_PROXY_SENDING && !p->req_sent
         && !p->req_body_done && p->body.pos == p->body.last)
     {
         pt_proxy_send(p);
@@ -632,6 +765,11 @@ pt_proxy_upstream_read(pt_event_t *ev)
         return;
     }
 
+    if (p->state == PT_PROXY_HANDSHAKE) {
+        pt_proxy_handshake(p);
+        return;
+    }
+
     pt_proxy_read_response(p);
 }
 
@@ -646,7 +784,7 @@ pt_proxy_retry_stale(pt_proxy_t *p)
     }
 
     p->retried = 1;
-    pt_upstream_release(p->us, p->target, p->uc, 0);
+    pt_upstream_release(p->us, p->peer, p->uc, 0);
     p->uc = NULL;
     p->head.pos = p->head.start;
     p->scan = (pt_http_head_scan_t) { 0 };
@@ -852,6 +990,19 @@ pt_proxy_process_head(pt_proxy_t *p)
         }
 
         break;
+    }
+
+    /* An upstream that answers it is overloaded or broken: counted
+     * against the peer, and tried elsewhere when that is safe. */
+    if (sl.status == 502 || sl.status == 503 || sl.status == 504) {
+        pt_upstream_peer_failed(p->us, p->peer);
+
+        if (pt_proxy_retry(p)) {
+            return PT_DONE;
+        }
+
+    } else {
+        pt_upstream_peer_ok(p->us, p->peer);
     }
 
     h = hdrs;
@@ -1158,10 +1309,86 @@ pt_proxy_finish(pt_proxy_t *p)
     pt_timer_del(p->uc->read);
     pt_timer_del(p->uc->write);
 
-    pt_upstream_release(p->us, p->target, p->uc, reusable);
+    pt_upstream_release(p->us, p->peer, p->uc, reusable);
     p->uc = NULL;
 
     pt_timer_del(&p->deadline);
+}
+
+
+/* Another peer, when it is safe and allowed: an idempotent method, no
+ * byte of the client's body consumed, nothing sent to the client, retries
+ * and the budget left. Returns 1 if the request went on elsewhere. */
+static int
+pt_proxy_retry(pt_proxy_t *p)
+{
+    const char         *from;
+    pt_upstream_t      *us;
+    pt_http_request_t  *r;
+
+    r = p->r;
+    us = p->us;
+
+    if (p->no_retry || p->tries >= (pt_uint_t) us->retries
+        || p->body_started || r->header_sent
+        || !(r->method & (PT_HTTP_GET | PT_HTTP_HEAD | PT_HTTP_OPTIONS
+                          | PT_HTTP_PUT | PT_HTTP_DELETE | PT_HTTP_TRACE)))
+    {
+        return 0;
+    }
+
+    if (!pt_upstream_retry_allowed(us)) {
+        pt_http_log_request(r, PT_LOG_WARN, "upstream \"%s\": retry budget "
+                            "spent, not retrying", us->name.data);
+        return 0;
+    }
+
+    from = p->peer->text;
+
+    if (p->uc) {
+        pt_timer_del(p->uc->read);
+        pt_timer_del(p->uc->write);
+        pt_upstream_release(us, p->peer, p->uc, 0);
+        p->uc = NULL;
+    }
+
+    if (p->counted) {
+        __atomic_sub_fetch(&p->peer->inflight, 1, __ATOMIC_RELAXED);
+        p->counted = 0;
+    }
+
+    /* Back to a request not yet sent. */
+    p->head.pos = p->head.start;
+    p->scan = (pt_http_head_scan_t) { 0 };
+    p->chunked = (pt_http_chunked_t) { 0 };
+    p->in.pos = p->in.start;
+    p->in.last = p->in.start;
+    p->rest = -1;
+    p->reused = 0;
+    p->retried = 0;
+    p->req_sent = 0;
+    p->got_response = 0;
+    p->resp_chunked = 0;
+    p->resp_until_close = 0;
+    p->resp_done = 0;
+    p->upstream_keepalive = 0;
+    r->headers_out.headers.nelts = 0;
+    r->headers_out.content_length_n = -1;
+    r->headers_out.status = 0;
+
+    if (pt_proxy_pick(p) != PT_OK) {
+        return 0;
+    }
+
+    p->tries++;
+
+    pt_http_log_request(r, PT_LOG_INFO, "retrying on %s after %s (retry "
+                        "%lu of %ld)", p->peer->text, from,
+                        (unsigned long) p->tries, (long) us->retries);
+
+    pt_proxy_connect(p);
+
+    return 1;
 }
 
 
@@ -1173,11 +1400,19 @@ pt_proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
     r = p->r;
 
     if (what) {
-        pt_http_log_request(r, status == 504 ? PT_LOG_ERR : PT_LOG_ERR,
-                            "%s%s%s, upstream: %s", what, err ? ": " : "",
-                            err ? strerror(err) : "", p->target->addr.text);
-        __atomic_add_fetch(&p->target->shared->failures, 1,
-                           __ATOMIC_RELAXED);
+        pt_http_log_request(r, PT_LOG_ERR, "%s%s%s, upstream: %s", what,
+                            err ? ": " : "", err ? strerror(err) : "",
+                            p->peer->text);
+
+        if (status == 502 || status == 504) {
+            /* Connect errors, timeouts, broken responses: the peer's
+             * fault, counted for passive health, and worth a retry. */
+            pt_upstream_peer_failed(p->us, p->peer);
+
+            if (pt_proxy_retry(p)) {
+                return;
+            }
+        }
     }
 
     if (status == 499) {
@@ -1209,6 +1444,7 @@ pt_proxy_deadline(pt_event_t *ev)
     pt_proxy_t  *p;
 
     p = ev->data;
+    p->no_retry = 1;        /* the whole request's time is up */
 
     pt_proxy_fail(p, 504, 0, "route timeout reached");
 }
@@ -1222,15 +1458,18 @@ pt_proxy_cleanup(void *data)
     p = data;
 
     if (p->uc) {
-        pt_upstream_release(p->us, p->target, p->uc, 0);
+        pt_upstream_release(p->us, p->peer, p->uc, 0);
         p->uc = NULL;
     }
 
     pt_timer_del(&p->deadline);
 
     if (p->counted) {
-        __atomic_sub_fetch(&p->target->shared->inflight, 1,
-                           __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&p->peer->inflight, 1, __ATOMIC_RELAXED);
+    }
+
+    if (p->group_counted) {
+        __atomic_sub_fetch(&p->us->group->inflight, 1, __ATOMIC_RELAXED);
     }
 
     if (p->in.start) {

@@ -1,38 +1,24 @@
 /*
- * pt_upstream.c: the "upstream" module: `upstreams:` and a route's
- * `upstream:` action, target state in shared memory, the default balancer
- * and the per-worker keep-alive pools.
+ * pt_upstream.c: the "upstream" module's configuration: `upstreams:`
+ * (targets, discovery, timeouts, keepalive, retries, max_inflight, tls),
+ * `resolver:`, and a route's `upstream:` action. The peers, their shared
+ * state and the connections are in pt_upstream_peer.c; DNS in
+ * pt_upstream_dns.c.
  */
 
-#include <netdb.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include "pt_upstream.h"
+#include "pt_upstream_conf.h"
 #include "pt_process.h"
+#include "pt_ssl.h"
 #include "pt_string.h"
 #include "pt_time.h"
 
-
-#define PT_UPSTREAM_IDLE_MSEC    60000
-#define PT_UPSTREAM_PEAK_MSEC    10000
-
-typedef struct {
-    pt_array_t          upstreams;     /* pt_upstream_t *                 */
-    pt_shm_zone_t      *zone;
-} pt_upstream_main_conf_t;
-
-typedef struct {
-    pt_yaml_node_t     *node;          /* the route's `upstream:` value   */
-    pt_upstream_t      *upstream;
-} pt_upstream_route_conf_t;
 
 
 static void *pt_upstream_create_conf(pt_conf_t *cf, pt_conf_level_e level);
 static int pt_upstream_validate(pt_conf_t *cf, void *conf);
 static int pt_upstream_postconfig(pt_conf_t *cf);
 static int pt_upstream_init_master(pt_cycle_t *cycle);
-static void pt_upstream_exit_worker(pt_cycle_t *cycle);
 static int pt_upstream_set_upstreams(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 static int pt_upstream_set_targets(pt_conf_t *cf, const pt_command_t *cmd,
@@ -43,10 +29,20 @@ static int pt_upstream_set_keepalive(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 static int pt_upstream_set_route(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
-static int pt_upstream_zone_init(pt_shm_zone_t *zone, void *old_data);
+static int pt_upstream_set_int(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+static int pt_upstream_set_discovery(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+static int pt_upstream_set_tls(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+static int pt_upstream_set_resolver(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
 
 extern int pt_proxy_handler(pt_http_request_t *r);
 
+
+static const pt_conf_bounds_t  pt_upstream_retries_bounds = { 0, 10 };
+static const pt_conf_bounds_t  pt_upstream_inflight_bounds = { 1, 10000000 };
 
 static const pt_command_t  pt_upstream_commands[] = {
 
@@ -61,6 +57,20 @@ static const pt_command_t  pt_upstream_commands[] = {
 
     { "keepalive", PT_CONF_UPSTREAM | PT_CONF_SCALAR,
       pt_upstream_set_keepalive, 0, NULL },
+
+    { "retries", PT_CONF_UPSTREAM | PT_CONF_SCALAR, pt_upstream_set_int,
+      offsetof(pt_upstream_t, retries), &pt_upstream_retries_bounds },
+
+    { "max_inflight", PT_CONF_UPSTREAM | PT_CONF_SCALAR, pt_upstream_set_int,
+      offsetof(pt_upstream_t, max_inflight), &pt_upstream_inflight_bounds },
+
+    { "discovery", PT_CONF_UPSTREAM | PT_CONF_MAP, pt_upstream_set_discovery,
+      0, NULL },
+
+    { "tls", PT_CONF_UPSTREAM | PT_CONF_MAP, pt_upstream_set_tls, 0, NULL },
+
+    { "resolver", PT_CONF_GLOBAL | PT_CONF_MAP, pt_upstream_set_resolver,
+      0, NULL },
 
     { "upstream", PT_CONF_ROUTE | PT_CONF_SCALAR, pt_upstream_set_route,
       0, NULL },
@@ -78,14 +88,13 @@ pt_module_t  pt_upstream_module = {
     .postconfig = pt_upstream_postconfig,
     .init_master = pt_upstream_init_master,
     .exit_worker = pt_upstream_exit_worker,
+    .init_helper = pt_upstream_init_helper,
+    .exit_helper = pt_upstream_exit_helper,
 };
 
 
-static pt_upstream_target_t *pt_upstream_pick_rr(pt_http_request_t *r,
-    pt_upstream_t *us);
-
 static const pt_upstream_balancer_t  pt_upstream_round_robin = {
-    "round_robin", NULL, pt_upstream_pick_rr
+    "round_robin", NULL, NULL, pt_upstream_pick_rr
 };
 
 
@@ -107,7 +116,9 @@ pt_upstream_create_conf(pt_conf_t *cf, pt_conf_level_e level)
     umcf = pt_pcalloc(cf->pool, sizeof(pt_upstream_main_conf_t));
     if (umcf == NULL
         || pt_array_init(&umcf->upstreams, cf->pool, 4, sizeof(void *))
-           != PT_OK)
+           != PT_OK
+        || pt_array_init(&umcf->resolver.servers, cf->pool, 2,
+                         sizeof(pt_addr_t)) != PT_OK)
     {
         return PT_CONF_ERROR_PTR;
     }
@@ -138,7 +149,7 @@ pt_upstream_of_route(pt_route_t *route)
 }
 
 
-static pt_upstream_t *
+pt_upstream_t *
 pt_upstream_find(pt_cycle_t *cycle, const pt_str_t *name)
 {
     size_t           i;
@@ -192,6 +203,7 @@ pt_upstream_set_upstreams(pt_conf_t *cf, const pt_command_t *cmd,
         us->read_timeout = PT_CONF_UNSET_MSEC;
         us->write_timeout = PT_CONF_UNSET_MSEC;
         us->keepalive = PT_UPSTREAM_KEEPALIVE_AUTO;
+        us->retries = 0;
         us->balancer = &pt_upstream_round_robin;
 
         if (pt_array_init(&us->targets, cf->pool, 4,
@@ -230,9 +242,14 @@ pt_upstream_set_upstreams(pt_conf_t *cf, const pt_command_t *cmd,
         cf->scope = save.scope;
         cf->ctx = save.ctx;
 
-        if (us->targets.nelts == 0) {
-            rc = pt_conf_error(cf, key, "upstream \"%s\" has no targets",
+        if (us->targets.nelts == 0 && us->srv.len == 0) {
+            rc = pt_conf_error(cf, key, "upstream \"%s\" has no targets "
+                               "(targets, or discovery: dns_srv)",
                                key->scalar.data);
+
+        } else if (us->targets.nelts && us->srv.len) {
+            rc = pt_conf_error(cf, key, "upstream \"%s\": give targets or "
+                               "discovery, not both", key->scalar.data);
         }
 
         if (us->connect_timeout == PT_CONF_UNSET_MSEC) {
@@ -247,37 +264,6 @@ pt_upstream_set_upstreams(pt_conf_t *cf, const pt_command_t *cmd,
     }
 
     return rc;
-}
-
-
-/* Host names are resolved here, once per load, in the master (as nginx
- * does); following DNS changes at run time is the resolver's job. */
-static int
-pt_upstream_resolve(pt_conf_t *cf, pt_yaml_node_t *node, pt_addr_t *addr)
-{
-    int               rc;
-    char              port[8], host[256];
-    struct addrinfo   hints, *res;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-
-    snprintf(port, sizeof(port), "%u", (unsigned) addr->port);
-    snprintf(host, sizeof(host), "%.*s", (int) addr->host.len,
-             addr->host.data);
-
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        return pt_conf_error(cf, node, "cannot resolve \"%s\": %s", host,
-                             gai_strerror(rc));
-    }
-
-    memcpy(&addr->sa, res->ai_addr, res->ai_addrlen);
-    addr->socklen = res->ai_addrlen;
-    freeaddrinfo(res);
-
-    return PT_OK;
 }
 
 
@@ -356,10 +342,8 @@ pt_upstream_set_targets(pt_conf_t *cf, const pt_command_t *cmd,
             continue;
         }
 
-        if (t->addr.is_name && pt_upstream_resolve(cf, addr, &t->addr)
-                               != PT_OK)
-        {
-            rc = PT_ERROR;
+        if (t->addr.is_name) {
+            us->dynamic = 1;    /* resolved at load, then as TTLs run out */
         }
     }
 
@@ -476,29 +460,204 @@ pt_upstream_validate(pt_conf_t *cf, void *conf)
 
 
 static int
-pt_upstream_postconfig(pt_conf_t *cf)
+pt_upstream_set_int(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    int64_t                  v;
+    const char              *reason;
+    const pt_conf_bounds_t  *b;
+
+    b = cmd->post;
+
+    if (pt_parse_int(node->scalar.data, node->scalar.len, b->min, b->max,
+                     &v, &reason) != PT_OK)
+    {
+        return pt_conf_error(cf, node, "%s: a number from %lld to %lld: "
+                             "\"%s\"", cmd->name, (long long) b->min,
+                             (long long) b->max, node->scalar.data);
+    }
+
+    *(pt_int_t *) ((char *) cf->scope + cmd->offset) = (pt_int_t) v;
+
+    return PT_OK;
+}
+
+
+static int
+pt_upstream_set_discovery(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    size_t           i;
+    pt_upstream_t   *us;
+    pt_yaml_node_t  *key, *value;
+
+    us = cf->scope;
+
+    for (i = 0; i < node->n; i++) {
+        key = node->pairs[i].key;
+        value = node->pairs[i].value;
+
+        if (strcmp(key->scalar.data, "dns_srv") != 0) {
+            return pt_conf_error(cf, key, "unknown key \"%s\" in discovery "
+                                 "(dns_srv)", key->scalar.data);
+        }
+
+        if (pt_conf_expect(cf, value, PT_YAML_SCALAR, "discovery: dns_srv")
+            != PT_OK)
+        {
+            return PT_ERROR;
+        }
+
+        if (value->scalar.len == 0 || value->scalar.len > 253) {
+            return pt_conf_error(cf, value, "discovery: dns_srv: not a DNS "
+                                 "name");
+        }
+
+        us->srv = value->scalar;
+        us->dynamic = 1;
+    }
+
+    return PT_OK;
+}
+
+
+static int
+pt_upstream_set_tls(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    int              verify;
+    size_t           i;
+    pt_str_t         ca;
+    pt_upstream_t   *us;
+    pt_yaml_node_t  *key, *value;
+
+    us = cf->scope;
+    verify = 1;
+    ca.len = 0;
+    ca.data = "";
+
+    for (i = 0; i < node->n; i++) {
+        key = node->pairs[i].key;
+        value = node->pairs[i].value;
+
+        if (strcmp(key->scalar.data, "verify") == 0) {
+            if (pt_conf_parse_flag(cf, value, &verify) != PT_OK) {
+                return PT_ERROR;
+            }
+
+        } else if (strcmp(key->scalar.data, "ca") == 0) {
+            if (pt_conf_expect(cf, value, PT_YAML_SCALAR, "tls: ca") != PT_OK
+                || pt_conf_full_path(cf, &value->scalar, &ca) != PT_OK)
+            {
+                return PT_ERROR;
+            }
+
+        } else if (strcmp(key->scalar.data, "server_name") == 0) {
+            if (pt_conf_expect(cf, value, PT_YAML_SCALAR, "tls: server_name")
+                != PT_OK)
+            {
+                return PT_ERROR;
+            }
+            us->server_name = value->scalar;
+
+        } else {
+            return pt_conf_error(cf, key, "unknown key \"%s\" in tls "
+                                 "(verify, ca, server_name)",
+                                 key->scalar.data);
+        }
+    }
+
+    us->ssl = pt_ssl_client_ctx(cf, node, &ca, verify);
+
+    return us->ssl ? PT_OK : PT_ERROR;
+}
+
+
+/* resolver: { servers: [127.0.0.1:53], valid: 30s } */
+static int
+pt_upstream_set_resolver(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
 {
     size_t                    i, j;
-    pt_upstream_t           **us;
-    pt_upstream_target_t     *t;
+    pt_addr_t                *a;
+    const char               *reason;
+    pt_yaml_node_t           *key, *value, *item;
     pt_upstream_main_conf_t  *umcf;
 
-    umcf = cf->cycle->conf[pt_upstream_module.index];
+    umcf = conf;
+
+    for (i = 0; i < node->n; i++) {
+        key = node->pairs[i].key;
+        value = node->pairs[i].value;
+
+        if (strcmp(key->scalar.data, "valid") == 0) {
+            if (pt_conf_parse_msec(cf, value, &umcf->resolver.valid)
+                != PT_OK)
+            {
+                return PT_ERROR;
+            }
+            continue;
+        }
+
+        if (strcmp(key->scalar.data, "servers") != 0) {
+            return pt_conf_error(cf, key, "unknown key \"%s\" in resolver "
+                                 "(servers, valid)", key->scalar.data);
+        }
+
+        if (pt_conf_expect(cf, value, PT_YAML_SEQ, "resolver: servers")
+            != PT_OK)
+        {
+            return PT_ERROR;
+        }
+
+        for (j = 0; j < value->n; j++) {
+            item = value->items[j];
+
+            if (pt_conf_expect(cf, item, PT_YAML_SCALAR, "resolver: servers")
+                != PT_OK)
+            {
+                return PT_ERROR;
+            }
+
+            a = pt_array_push(&umcf->resolver.servers);
+            if (a == NULL) {
+                return PT_ERROR;
+            }
+
+            if (pt_parse_addr(item->scalar.data, item->scalar.len, 53, a,
+                              &reason) != PT_OK || a->is_name)
+            {
+                return pt_conf_error(cf, item, "resolver: servers: an IP "
+                                     "address (and port): \"%s\"",
+                                     item->scalar.data);
+            }
+        }
+    }
+
+    return PT_OK;
+}
+
+
+static int
+pt_upstream_postconfig(pt_conf_t *cf)
+{
+    size_t                    i;
+    pt_upstream_t           **us;
+    pt_upstream_main_conf_t  *umcf;
+
+    umcf = pt_upstream_main_conf(cf->cycle);
     us = umcf->upstreams.elts;
 
     for (i = 0; i < umcf->upstreams.nelts; i++) {
-        t = us[i]->targets.elts;
-
-        for (j = 0; j < us[i]->targets.nelts; j++) {
-            pt_queue_init(&t[j].idle);
-            t[j].local.healthy = 1;
-            t[j].shared = &t[j].local;
-        }
-
         if (us[i]->balancer->init
             && us[i]->balancer->init(cf, us[i]) != PT_OK)
         {
             return PT_ERROR;
+        }
+
+        /* Names and SRV records are followed by the helper process. */
+        if (us[i]->dynamic) {
+            pt_helper_request(cf);
         }
     }
 
@@ -509,361 +668,14 @@ pt_upstream_postconfig(pt_conf_t *cf)
 }
 
 
-typedef struct {
-    uint32_t                layout;
-    pt_upstream_shared_t   *head;
-} pt_upstream_zone_root_t;
-
-#define PT_UPSTREAM_ZONE_LAYOUT   0x50550001
-
-
-static int
-pt_upstream_zone_init(pt_shm_zone_t *zone, void *old_data)
-{
-    pt_upstream_zone_root_t  *root;
-
-    root = old_data;
-
-    if (root && root->layout == PT_UPSTREAM_ZONE_LAYOUT) {
-        return PT_OK;     /* state of targets still configured survives */
-    }
-
-    root = pt_slab_calloc(zone->slab, sizeof(pt_upstream_zone_root_t));
-    if (root == NULL) {
-        return PT_ERROR;
-    }
-
-    root->layout = PT_UPSTREAM_ZONE_LAYOUT;
-    zone->slab->data = root;
-
-    return PT_OK;
-}
-
-
-/* In the master, after the zones exist: attach each target to its shared
- * state, adopting what an earlier generation left for the same key. */
+/* In the master, after the zones exist: resolve names and SRV records
+ * once, and publish every upstream's peers in the zone. */
 static int
 pt_upstream_init_master(pt_cycle_t *cycle)
 {
-    char                      key[512];
-    size_t                    i, j, len;
-    pt_slab_pool_t           *slab;
-    pt_upstream_t           **us;
-    pt_upstream_shared_t     *s;
-    pt_upstream_target_t     *t;
-    pt_upstream_zone_root_t  *root;
-    pt_upstream_main_conf_t  *umcf;
-
-    umcf = cycle->conf[pt_upstream_module.index];
-    slab = umcf->zone->slab;
-    root = slab->data;
-    us = umcf->upstreams.elts;
-
-    pt_shmtx_lock(&slab->mutex);
-
-    for (i = 0; i < umcf->upstreams.nelts; i++) {
-        t = us[i]->targets.elts;
-
-        for (j = 0; j < us[i]->targets.nelts; j++) {
-            len = (size_t) snprintf(key, sizeof(key), "%s/%s",
-                                    us[i]->name.data, t[j].addr.text);
-            len = pt_min(len, sizeof(key) - 1);
-
-            for (s = root->head; s; s = s->next) {
-                if (s->key_len == len && memcmp(s->key, key, len) == 0) {
-                    break;
-                }
-            }
-
-            if (s == NULL) {
-                s = pt_slab_calloc_locked(slab, sizeof(pt_upstream_shared_t)
-                                                + len);
-                if (s == NULL) {
-                    /* Counters stay per worker; nothing fails for it. */
-                    pt_log_error(PT_LOG_WARN, NULL, 0, "upstream zone full: "
-                                 "\"%s\" keeps per-worker counters", key);
-                    continue;
-                }
-
-                s->healthy = 1;
-                s->key_len = (uint32_t) len;
-                memcpy(s->key, key, len);
-                s->next = root->head;
-                root->head = s;
-            }
-
-            t[j].shared = s;
-        }
-    }
-
-    pt_shmtx_unlock(&slab->mutex);
-
-    return PT_OK;
-}
-
-
-/* Smooth weighted round robin: every pick adds each target's weight to
- * its current weight and takes the largest, which then pays back the
- * total; weights 5,1,1 give a,a,b,a,c,a,a rather than a,a,a,a,a,b,c. */
-static pt_upstream_target_t *
-pt_upstream_pick_rr(pt_http_request_t *r, pt_upstream_t *us)
-{
-    size_t                 i;
-    pt_int_t               total;
-    pt_upstream_target_t  *t, *best;
-
-    t = us->targets.elts;
-    best = NULL;
-    total = 0;
-
-    for (i = 0; i < us->targets.nelts; i++) {
-        if (!t[i].shared->healthy) {
-            continue;
-        }
-
-        t[i].current_weight += t[i].weight;
-        total += t[i].weight;
-
-        if (best == NULL || t[i].current_weight > best->current_weight) {
-            best = &t[i];
-        }
-    }
-
-    if (best) {
-        best->current_weight -= total;
-    }
-
-    return best;
-}
-
-
-pt_upstream_target_t *
-pt_upstream_pick(pt_http_request_t *r, pt_upstream_t *us)
-{
-    return us->balancer->pick(r, us);
-}
-
-
-static void
-pt_upstream_idle_close(pt_connection_t *c)
-{
-    pt_upstream_target_t  *t;
-
-    t = c->data;
-
-    pt_queue_remove(&c->queue);
-    t->nidle--;
-    pt_close_connection(c);
-}
-
-
-/* An idle connection that becomes readable was closed by the backend (or
- * sent junk): either way it cannot carry another request. */
-static void
-pt_upstream_idle_handler(pt_event_t *ev)
-{
-    char              buf[1];
-    ssize_t           n;
-    pt_connection_t  *c;
-
-    c = ev->data;
-
-    if (ev->write) {
-        return;
-    }
-
-    if (!ev->timedout) {
-        n = recv(c->fd, buf, 1, MSG_PEEK);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            return;
-        }
-    }
-
-    pt_upstream_idle_close(c);
-}
-
-
-pt_connection_t *
-pt_upstream_keepalive_get(pt_upstream_target_t *t)
-{
-    pt_queue_t       *q;
-    pt_connection_t  *c;
-
-    if (pt_queue_empty(&t->idle)) {
-        return NULL;
-    }
-
-    /* Most recently used first: its socket is the least likely to have
-     * been closed by the backend's idle timer. */
-    q = pt_queue_head(&t->idle);
-    c = pt_queue_data(q, pt_connection_t, queue);
-    pt_queue_remove(q);
-    t->nidle--;
-
-    pt_timer_del(c->read);
-    pt_upstream_track_busy(t, 1);
-
-    return c;
-}
-
-
-static pt_uint_t
-pt_upstream_keepalive_limit(pt_upstream_t *us, pt_upstream_target_t *t)
-{
-    if (us->keepalive != PT_UPSTREAM_KEEPALIVE_AUTO) {
-        return (pt_uint_t) us->keepalive;
-    }
-
-    /* As many as were busy at the recent peak: a burst that comes back
-     * finds its connections still open. */
-    return pt_min(pt_max(pt_max(t->peak, t->peak_prev), (pt_uint_t) 1),
-                  (pt_uint_t) PT_UPSTREAM_KEEPALIVE_MAX);
-}
-
-
-void
-pt_upstream_track_busy(pt_upstream_target_t *t, int delta)
-{
-    if (delta > 0) {
-        t->busy++;
-    } else if (t->busy) {
-        t->busy--;
-    }
-
-    if (pt_current_msec - t->peak_start > PT_UPSTREAM_PEAK_MSEC) {
-        t->peak_prev = t->peak;
-        t->peak = t->busy;
-        t->peak_start = pt_current_msec;
-    }
-
-    if (t->busy > t->peak) {
-        t->peak = t->busy;
-    }
-}
-
-
-void
-pt_upstream_release(pt_upstream_t *us, pt_upstream_target_t *t,
-    pt_connection_t *c, int reusable)
-{
-    pt_queue_t       *q;
-    pt_connection_t  *old;
-
-    pt_upstream_track_busy(t, -1);
-
-    if (!reusable || pt_worker_exiting || c->read->eof || c->error
-        || pt_upstream_keepalive_limit(us, t) == 0)
-    {
-        pt_close_connection(c);
-        return;
-    }
-
-    if (t->nidle >= pt_upstream_keepalive_limit(us, t)) {
-        /* Full: the least recently used one makes room. */
-        q = pt_queue_last(&t->idle);
-        old = pt_queue_data(q, pt_connection_t, queue);
-        pt_upstream_idle_close(old);
-    }
-
-    pt_timer_del(c->read);
-    pt_timer_del(c->write);
-
-    c->data = t;
-    c->read->handler = pt_upstream_idle_handler;
-    c->write->handler = pt_upstream_idle_handler;
-    c->read->timedout = 0;
-
-    pt_queue_insert_head(&t->idle, &c->queue);
-    t->nidle++;
-
-    pt_timer_add(c->read, PT_UPSTREAM_IDLE_MSEC);
-
-    if (c->read->ready) {
-        pt_upstream_idle_handler(c->read);
-    }
-}
-
-
-int
-pt_upstream_connect(pt_upstream_target_t *t, pt_connection_t **cp)
-{
-    int               fd, on, rc, err;
-    pt_connection_t  *c;
-
-    fd = socket(t->addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK
-                | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    if (pt_upstream_groups_attach(cycle) != PT_OK) {
         return PT_ERROR;
     }
 
-    on = 1;
-    (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-
-    c = pt_get_connection(fd);
-    if (c == NULL) {
-        close(fd);
-        errno = ENOBUFS;
-        return PT_ERROR;
-    }
-
-    memcpy(&c->sockaddr, &t->addr.sa, t->addr.socklen);
-    c->socklen = t->addr.socklen;
-
-    rc = connect(fd, (struct sockaddr *) &t->addr.sa, t->addr.socklen);
-    err = errno;
-
-    if (rc < 0 && err != EINPROGRESS) {
-        pt_close_connection(c);
-        errno = err;
-        return PT_ERROR;
-    }
-
-    if (pt_event_add_conn(c) != PT_OK) {
-        pt_close_connection(c);
-        errno = EIO;
-        return PT_ERROR;
-    }
-
-    *cp = c;
-
-    if (rc == 0) {
-        c->write->ready = 1;
-    }
-
-    pt_upstream_track_busy(t, 1);
-
-    return rc == 0 ? PT_OK : PT_AGAIN;
-}
-
-
-void
-pt_upstream_close_idle(pt_cycle_t *cycle)
-{
-    size_t                 i, j;
-    pt_array_t            *a;
-    pt_queue_t            *q;
-    pt_upstream_t        **us;
-    pt_upstream_target_t  *t;
-
-    a = pt_upstreams(cycle);
-    us = a->elts;
-
-    for (i = 0; i < a->nelts; i++) {
-        t = us[i]->targets.elts;
-
-        for (j = 0; j < us[i]->targets.nelts; j++) {
-            while (!pt_queue_empty(&t[j].idle)) {
-                q = pt_queue_head(&t[j].idle);
-                pt_upstream_idle_close(pt_queue_data(q, pt_connection_t,
-                                                     queue));
-            }
-        }
-    }
-}
-
-
-static void
-pt_upstream_exit_worker(pt_cycle_t *cycle)
-{
-    pt_upstream_close_idle(cycle);
+    return pt_upstream_resolve_all(cycle);
 }

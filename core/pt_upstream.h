@@ -1,75 +1,136 @@
 /*
- * pt_upstream.h: upstreams, their targets, and the connections to them.
+ * pt_upstream.h: upstreams, their peers, and the connections to them.
  *
- * An upstream is a named set of targets with timeouts and a keep-alive
- * policy. Which target serves a request is the balancer's choice (smooth
- * weighted round robin here; the lb module adds others through
- * pt_upstream_balancer_t). What every worker must agree on about a target
- * (requests in flight, health) lives in the "upstream" shm zone; what is
- * private to a worker (its idle keep-alive connections, its position in
- * the rotation) lives in the target itself, copied by fork.
+ * An upstream is configured with targets: addresses, host names (resolved
+ * at load and again as their TTL runs out) or an SRV name. What those
+ * currently resolve to is the upstream's peer set, kept in the "upstream"
+ * shm zone so every worker sees the same peers with the same state
+ * (requests in flight, health, ejection). A worker keeps a private view
+ * of the set (its keep-alive connections, its rotation state), refreshed
+ * when the shared set's version changes.
+ *
+ * Which peer serves a request is the balancer's choice; smooth weighted
+ * round robin is built in and the lb module adds others through
+ * pt_upstream_balancer_t.
  */
 
 #ifndef PT_UPSTREAM_H
 #define PT_UPSTREAM_H
+
+#include <sys/socket.h>
 
 #include "pt_core.h"
 #include "pt_http.h"
 #include "pt_queue.h"
 
 
-/* A target's shared state, one per (upstream, address) in the zone;
- * reused across reloads while both stay configured. */
+/* One peer's shared state, in the zone. Entries are never freed while
+ * the zone lives, so a pointer taken by a request stays valid even when
+ * the peer leaves the set. */
 typedef struct pt_upstream_shared_s  pt_upstream_shared_t;
 
 struct pt_upstream_shared_s {
-    pt_upstream_shared_t  *next;
-    volatile uint64_t      inflight;     /* requests in flight, all workers */
-    volatile uint64_t      requests;     /* requests sent                   */
-    volatile uint64_t      failures;     /* connect or response errors      */
-    volatile uint32_t      healthy;      /* 1 until health checks say not   */
-    uint32_t               key_len;
-    char                   key[];        /* "upstream/address"              */
+    pt_upstream_shared_t    *next;        /* every peer of the zone      */
+    struct sockaddr_storage  sa;
+    socklen_t                socklen;
+    char                     text[64];    /* "1.2.3.4:80"               */
+    volatile int32_t         weight;
+    volatile uint32_t        healthy;     /* the active checks' verdict  */
+    volatile uint32_t        rise;        /* consecutive probe successes */
+    volatile uint32_t        fall;        /* consecutive probe failures  */
+    volatile uint32_t        fails;       /* consecutive request failures*/
+    volatile uint64_t        ejected_until;   /* epoch ms (passive)      */
+    volatile uint64_t        inflight;    /* requests in flight, all
+                                             workers                    */
+    volatile uint64_t        requests;
+    volatile uint64_t        failures;
+    uint32_t                 key_len;
+    char                     key[];       /* "upstream/address"          */
 };
 
-typedef struct {
-    pt_addr_t              addr;
-    pt_int_t               weight;
-    pt_yaml_node_t        *node;
-    pt_upstream_shared_t  *shared;       /* in shm; a private copy in -t    */
-    pt_upstream_shared_t   local;        /* used when the zone had no room  */
+/* An upstream's current peer set and counters, in the zone. */
+typedef struct pt_upstream_group_s  pt_upstream_group_t;
 
-    /* Per worker. */
-    pt_int_t               current_weight;
-    pt_queue_t             idle;         /* idle keep-alive connections     */
-    pt_uint_t              nidle;
-    pt_uint_t              busy;         /* connections in use              */
-    pt_uint_t              peak;         /* busiest recently (keepalive auto) */
-    pt_uint_t              peak_prev;
-    pt_msec_t              peak_start;
+struct pt_upstream_group_s {
+    pt_upstream_group_t     *next;
+    volatile uint64_t        version;     /* bumped when the set changes */
+    uint32_t                 npeers;
+    uint32_t                 cap;
+    pt_upstream_shared_t   **peers;       /* written under the zone lock */
+    volatile uint64_t        inflight;    /* all peers, for max_inflight */
+    volatile uint64_t        window;      /* retry budget: 10 s windows  */
+    volatile uint64_t        requests[2];
+    volatile uint64_t        retries[2];
+    uint32_t                 key_len;
+    char                     key[];       /* the upstream's name         */
+};
+
+/* A configured target: an address, or a name to resolve. */
+typedef struct {
+    pt_addr_t                addr;
+    pt_int_t                 weight;
+    pt_yaml_node_t          *node;
 } pt_upstream_target_t;
+
+/* A worker's view of one peer. */
+typedef struct {
+    pt_upstream_shared_t    *shared;
+    pt_int_t                 current_weight;  /* smooth round robin     */
+    pt_queue_t               idle;        /* idle keep-alive connections */
+    pt_uint_t                nidle;
+    pt_uint_t                busy;        /* connections in use          */
+    pt_uint_t                peak;        /* busiest lately (keepalive)  */
+    pt_uint_t                peak_prev;
+    pt_msec_t                peak_start;
+    void                    *ssl_session; /* to resume TLS               */
+} pt_upstream_peer_t;
 
 
 typedef struct pt_upstream_s  pt_upstream_t;
 
-/* How a target is chosen. `tried` lists indices already used by this
- * request (retries), so a balancer can avoid them. */
+/* How a peer is chosen. pick gets the peers already tried by this request
+ * as a bit mask of peer indices (bit 63 stands for every index from 63
+ * on) and returns a usable peer not in it, or NULL. update runs in a
+ * worker when the peer set changed (rebuild a hash ring, say). */
 typedef struct {
-    const char  *name;
-    int        (*init)(pt_conf_t *cf, pt_upstream_t *us);
-    pt_upstream_target_t *(*pick)(pt_http_request_t *r, pt_upstream_t *us);
+    const char            *name;
+    int                  (*init)(pt_conf_t *cf, pt_upstream_t *us);
+    int                  (*update)(pt_upstream_t *us);
+    pt_upstream_peer_t  *(*pick)(pt_http_request_t *r, pt_upstream_t *us,
+                                 uint64_t tried);
 } pt_upstream_balancer_t;
 
 struct pt_upstream_s {
     pt_str_t                       name;
     pt_yaml_node_t                *node;
-    void                         **conf;       /* module configs (scope)  */
-    pt_array_t                     targets;    /* pt_upstream_target_t    */
+    void                         **conf;      /* module configs (scope)  */
+    pt_array_t                     targets;   /* pt_upstream_target_t    */
+    pt_str_t                       srv;       /* discovery.dns_srv       */
     pt_msec_t                      connect_timeout;
     pt_msec_t                      read_timeout;
     pt_msec_t                      write_timeout;
-    pt_int_t                       keepalive;  /* -1: auto                */
+    pt_int_t                       keepalive; /* -1: auto                */
+    pt_int_t                       retries;
+    pt_int_t                       max_inflight;   /* 0: no limit        */
+    pt_uint_t                      max_fails;      /* passive, 0: off    */
+    pt_msec_t                      fail_timeout;   /* passive cooldown   */
+    unsigned                       dynamic:1; /* names or SRV: re-resolve*/
+
+    /* TLS to the peers (tls: on the upstream). */
+    void                          *ssl;       /* pt_ssl_ctx_t            */
+    pt_str_t                       server_name;
+
     const pt_upstream_balancer_t  *balancer;
+    void                          *balancer_data;
+
+    pt_upstream_group_t           *group;     /* in the zone             */
+    pt_slab_pool_t                *slab;      /* the zone's allocator    */
+
+    /* Per worker: the view of the group. */
+    uint64_t                       version;
+    pt_upstream_peer_t            *peers;
+    pt_uint_t                      npeers;
+    pt_uint_t                      rr_next;   /* tie breaking            */
 };
 
 
@@ -81,32 +142,54 @@ extern pt_module_t  pt_upstream_module;
 
 /* All upstreams of a cycle (pt_upstream_t *), in the order written. */
 pt_array_t *pt_upstreams(pt_cycle_t *cycle);
+pt_upstream_t *pt_upstream_find(pt_cycle_t *cycle, const pt_str_t *name);
 
 /* The upstream a route proxies to, or NULL. */
 pt_upstream_t *pt_upstream_of_route(pt_route_t *route);
 
-/* Choose a target for r; NULL when none can take it. */
-pt_upstream_target_t *pt_upstream_pick(pt_http_request_t *r,
-    pt_upstream_t *us);
+/* Refresh the worker's view if the shared set changed. */
+void pt_upstream_sync(pt_upstream_t *us);
 
-/* An idle keep-alive connection to target, or NULL. */
-pt_connection_t *pt_upstream_keepalive_get(pt_upstream_target_t *t);
+/* 1 when the peer may take requests now: healthy, not ejected. */
+int pt_upstream_peer_usable(pt_upstream_peer_t *peer);
 
-/* A keep-alive connection taken (+1) or a new one opened counts as busy;
- * release counts it back (-1). */
-void pt_upstream_track_busy(pt_upstream_target_t *t, int delta);
+/* Choose a peer for r, not among `tried`; NULL when none can take it. */
+pt_upstream_peer_t *pt_upstream_pick(pt_http_request_t *r,
+    pt_upstream_t *us, uint64_t tried);
 
-/* Hand a finished connection back: kept when reusable and there is room,
- * else closed. */
-void pt_upstream_release(pt_upstream_t *us, pt_upstream_target_t *t,
+/* The bit of a peer in a `tried` mask. */
+uint64_t pt_upstream_peer_bit(pt_upstream_t *us, pt_upstream_peer_t *peer);
+
+/* The worker's peer for a shared entry, or NULL if it left the set (a
+ * request keeps the shared pointer, which stays valid, not the peer). */
+pt_upstream_peer_t *pt_upstream_peer_of(pt_upstream_t *us,
+    pt_upstream_shared_t *s);
+
+/* Passive health: a request to the peer failed, or succeeded. */
+void pt_upstream_peer_failed(pt_upstream_t *us, pt_upstream_shared_t *s);
+void pt_upstream_peer_ok(pt_upstream_t *us, pt_upstream_shared_t *s);
+
+/* The retry budget: count a first attempt; may a retry go out now? */
+void pt_upstream_count_request(pt_upstream_t *us);
+int pt_upstream_retry_allowed(pt_upstream_t *us);
+
+/* Replace an upstream's peer set (master at load, helper after DNS), by
+ * address; entries are reused by key. Takes the zone lock. */
+int pt_upstream_set_peers(pt_upstream_t *us,
+    const struct sockaddr_storage *addrs, const socklen_t *lens,
+    const int32_t *weights, size_t n);
+
+/* Keep-alive pools and connections (pt_upstream_peer.c). */
+pt_connection_t *pt_upstream_keepalive_get(pt_upstream_peer_t *peer);
+void pt_upstream_release(pt_upstream_t *us, pt_upstream_shared_t *s,
     pt_connection_t *c, int reusable);
-
-/* Start a non-blocking connect; PT_OK (connected), PT_AGAIN (wait for the
- * write event) or PT_ERROR (errno kept). */
-int pt_upstream_connect(pt_upstream_target_t *t, pt_connection_t **cp);
-
-/* Close every idle connection (a draining worker). */
+int pt_upstream_connect(pt_upstream_peer_t *peer, pt_connection_t **cp);
+void pt_upstream_track_busy(pt_upstream_peer_t *peer, int delta);
 void pt_upstream_close_idle(pt_cycle_t *cycle);
+
+/* The smooth weighted round robin (also the lb module's fallback). */
+pt_upstream_peer_t *pt_upstream_pick_rr(pt_http_request_t *r,
+    pt_upstream_t *us, uint64_t tried);
 
 
 #endif /* PT_UPSTREAM_H */

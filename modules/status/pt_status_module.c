@@ -150,7 +150,7 @@ pt_status_upstreams(pt_status_out_t *o)
     size_t                 i, j;
     pt_array_t            *a;
     pt_upstream_t        **us;
-    pt_upstream_target_t  *t;
+    pt_upstream_shared_t  *p;
 
     a = pt_upstreams(pt_cycle);
     us = a->elts;
@@ -158,29 +158,34 @@ pt_status_upstreams(pt_status_out_t *o)
     pt_status_printf(o, "\"upstreams\":{");
 
     for (i = 0; i < a->nelts; i++) {
+        /* This worker's view of the shared peer set, refreshed. */
+        pt_upstream_sync(us[i]);
+
         pt_status_printf(o, "%s", i ? "," : "");
         pt_status_json_str(o, us[i]->name.data, us[i]->name.len);
-        pt_status_printf(o, ":{\"targets\":[");
+        pt_status_printf(o, ":{\"inflight\":%llu,\"targets\":[",
+                         (unsigned long long) us[i]->group->inflight);
 
-        t = us[i]->targets.elts;
+        for (j = 0; j < us[i]->npeers; j++) {
+            p = us[i]->peers[j].shared;
 
-        for (j = 0; j < us[i]->targets.nelts; j++) {
             pt_status_printf(o, "%s{\"address\":", j ? "," : "");
-            pt_status_json_str(o, t[j].addr.text, strlen(t[j].addr.text));
-            pt_status_printf(o, ",\"weight\":%ld,\"healthy\":%s,"
-                             "\"inflight\":%llu,\"requests\":%llu,"
-                             "\"failures\":%llu}",
-                             (long) t[j].weight,
-                             t[j].shared->healthy ? "true" : "false",
-                             (unsigned long long) t[j].shared->inflight,
-                             (unsigned long long) t[j].shared->requests,
-                             (unsigned long long) t[j].shared->failures);
+            pt_status_json_str(o, p->text, strlen(p->text));
+            pt_status_printf(o, ",\"weight\":%d,\"healthy\":%s,"
+                             "\"ejected\":%s,\"inflight\":%llu,"
+                             "\"requests\":%llu,\"failures\":%llu}",
+                             (int) p->weight, p->healthy ? "true" : "false",
+                             p->ejected_until > pt_current_epoch_msec
+                             ? "true" : "false",
+                             (unsigned long long) p->inflight,
+                             (unsigned long long) p->requests,
+                             (unsigned long long) p->failures);
         }
 
         pt_status_printf(o, "]}");
     }
 
-    pt_status_printf(o, "}");
+    pt_status_printf(o, "},");
 }
 
 
@@ -311,8 +316,13 @@ pt_status_handler(pt_http_request_t *r)
                      (int) helper, (unsigned long long) active,
                      (unsigned long long) idle);
 
-    pt_status_zones(&o);
     pt_status_upstreams(&o);
+    pt_status_zones(&o);
+
+    /* The last member closed the object with a comma: drop it. */
+    if (o.len && o.data[o.len - 1] == ',') {
+        o.len--;
+    }
 
     pt_status_printf(&o, "}\n");
 
