@@ -179,6 +179,10 @@ int pt_upstream_set_peers(pt_upstream_t *us,
     const struct sockaddr_storage *addrs, const socklen_t *lens,
     const int32_t *weights, size_t n);
 
+/* Every peer healthy again (an upstream whose active checks were
+ * removed by a reload must not stay down). */
+void pt_upstream_health_reset(pt_upstream_t *us);
+
 /* Keep-alive pools and connections (pt_upstream_peer.c). */
 pt_connection_t *pt_upstream_keepalive_get(pt_upstream_peer_t *peer);
 void pt_upstream_release(pt_upstream_t *us, pt_upstream_shared_t *s,

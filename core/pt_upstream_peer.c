@@ -234,6 +234,23 @@ pt_upstream_set_peers(pt_upstream_t *us, const struct sockaddr_storage *addrs,
 }
 
 
+void
+pt_upstream_health_reset(pt_upstream_t *us)
+{
+    uint32_t  i;
+
+    pt_shmtx_lock(&us->slab->mutex);
+
+    for (i = 0; i < us->group->npeers; i++) {
+        us->group->peers[i]->healthy = 1;
+        us->group->peers[i]->rise = 0;
+        us->group->peers[i]->fall = 0;
+    }
+
+    pt_shmtx_unlock(&us->slab->mutex);
+}
+
+
 static void pt_upstream_idle_close(pt_connection_t *c);
 
 

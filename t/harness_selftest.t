@@ -18,12 +18,13 @@ use Cwd qw(abs_path);
 use Digest::MD5 qw(md5_hex);
 use IO::Select;
 use IO::Socket::INET;
+use IO::Socket::SSL;
 use JSON::PP ();
 use Test::More;
 use Test::Portico;
 use Time::HiRes qw(time sleep);
 
-plan tests => 117;
+plan tests => 135;
 
 my $t = Test::Portico->new();
 my $json = JSON::PP->new;
@@ -324,6 +325,117 @@ ok(!IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p2,
                           Proto => 'tcp'),
    'backend stop: port refuses');
 is(scalar $b2->requests, 27, 'backend stop: log still readable');
+
+
+# ---- TLS: tls_files and a TLS backend --------------------------------------
+
+my $tdir = $t->testdir . '/tls';
+mkdir $tdir or die "$tdir: $!";
+my $tls = tls_files($tdir, other_ca => 1);
+ok(!grep({ !-s $tls->{$_} } qw(ca ca_key cert key other_ca other_ca_key)),
+   'tls_files: CA, certificate, keys and the other CA exist');
+sub file_md5 ($path) {
+    open my $fh, '<:raw', $path or return '';
+    return Digest::MD5->new->addfile($fh)->hexdigest;
+}
+my %sum = map { $_ => file_md5($tls->{$_}) } qw(ca cert key other_ca);
+my %again = tls_files($tdir, other_ca => 1);
+ok($again{ca} eq $tls->{ca}
+   && !grep({ file_md5($tls->{$_}) ne $sum{$_} } keys %sum),
+   'tls_files: idempotent per directory (a hash in list context)');
+my ($vrc, $vout) = run_cmd(10, 'openssl', 'verify', '-CAfile', $tls->{ca},
+                           $tls->{cert});
+is($vrc, 0, 'tls_files: the certificate verifies against the CA');
+($vrc, $vout) = run_cmd(10, 'openssl', 'verify', '-CAfile', $tls->{other_ca},
+                        $tls->{cert});
+isnt($vrc, 0, 'tls_files: ... and not against the other CA');
+(undef, $vout) = run_cmd(10, 'openssl', 'x509', '-noout', '-ext',
+                         'subjectAltName', '-in', $tls->{cert});
+like($vout, qr/DNS:localhost, IP Address:127\.0\.0\.1/,
+     'tls_files: default names localhost and 127.0.0.1');
+tls_files($tdir, names => ['api.test', '::1']);
+(undef, $vout) = run_cmd(10, 'openssl', 'x509', '-noout', '-ext',
+                         'subjectAltName', '-in', $tls->{cert});
+ok($vout =~ /DNS:api\.test, IP Address:0:0:0:0:0:0:0:1/
+   && file_md5($tls->{ca}) eq $sum{ca},
+   'tls_files: other names remake the certificate, not the CA');
+tls_files($tdir);
+
+my $bt = $t->backend(id => 'bt', tls => { cert => $tls->{cert},
+                                          key => $tls->{key} });
+ok(!eval { $t->backend(id => 'bx', tls => { cert => $tls->{cert} }) }
+   && $@ =~ /tls => \{ cert/, 'backend: tls needs cert and key');
+
+# One TLS connection: sends $raw, returns what came back until the close,
+# or undef if the handshake failed.
+sub tls_http ($raw, %o) {
+    my $s = IO::Socket::SSL->new(
+        PeerAddr => '127.0.0.1', PeerPort => $bt->port, Timeout => 5,
+        SSL_ca_file => $o{ca} // $tls->{ca},
+        SSL_hostname => $o{name} // 'localhost',
+        SSL_verifycn_name => $o{name} // 'localhost',
+        SSL_verifycn_scheme => 'http') or return undef;
+    print {$s} $raw;
+    my ($in, $deadline) = ('', time + 10);
+    while (time < $deadline) {
+        last unless ($s->pending || IO::Select->new($s)->can_read(1))
+                    && sysread($s, $in, 65536, length $in);
+    }
+    close $s;
+    return $in;
+}
+
+$raw = tls_http("GET /t/1 HTTP/1.1\r\nHost: a\r\n\r\n"
+                . "GET /t/2?status=201 HTTP/1.1\r\nHost: a\r\n"
+                . "Connection: close\r\n\r\n");
+@rs = eval { parse_responses($raw // '') };
+is(join(',', map { $_->{status} } @rs), '200,201',
+   'TLS backend: answers with the CA and name, scripting works');
+ok(@rs == 2 && $rs[0]{headers}{'x-conn-seq'} eq $rs[1]{headers}{'x-conn-seq'}
+   && $rs[0]{headers}{'x-req-seq'} . $rs[1]{headers}{'x-req-seq'} eq '12',
+   'TLS backend: keep-alive gives the same X-Conn-Seq twice');
+$j = eval { $json->decode($rs[0]{body}) } // {};
+is(join(' ', map { $_ // '-' } @{$j->{tls} // {}}{qw(version sni)}),
+   'TLSv1_3 localhost', 'TLS backend: echo shows version and SNI');
+ok(defined tls_http("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                    name => '127.0.0.1'),
+   'TLS backend: the certificate is good for 127.0.0.1 too');
+
+my $body = substr($big, 0, 1024 * 1024 + 7);
+$raw = tls_http("POST /tp?size=300000 HTTP/1.1\r\nHost: a\r\n"
+                . "Content-Length: " . length($body) . "\r\n"
+                . "Connection: close\r\n\r\n$body");
+$r = eval { parse_response($raw) };
+ok($r && length $r->{body} == 300000
+   && $r->{body} eq substr($pattern x 18750, 0, 300000),
+   'TLS backend: big response body');
+my @treqs = $bt->requests;
+ok(@treqs == 4 && $treqs[-1]{body_md5} eq md5_hex($body)
+   && $treqs[-1]{tls}{version} eq 'TLSv1_3',
+   'TLS backend: big request body, logged with its TLS facts');
+
+ok(!defined tls_http("GET / HTTP/1.1\r\n\r\n", ca => $tls->{other_ca}),
+   'TLS backend: a client trusting another CA refuses it');
+ok(!defined tls_http("GET / HTTP/1.1\r\n\r\n", name => 'example.com'),
+   'TLS backend: ... and so does one expecting another name');
+unlike(http_get('/', port => $bt->port, timeout => 2) // '', qr{^HTTP/},
+       'TLS backend: no cleartext HTTP');
+is(scalar $bt->requests, 4, 'TLS backend: failed handshakes log nothing');
+
+# Resumption needs the server context shared by the connection children
+# (openssl s_client: IO::Socket::SSL does not resume TLS 1.3 sessions).
+write_file("$tdir/get.txt",
+           "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+my $sc = "openssl s_client -connect 127.0.0.1:" . $bt->port
+         . " -CAfile '$tls->{ca}' -servername localhost -ign_eof"
+         . " < '$tdir/get.txt'";
+my (undef, $out1) = run_cmd(10, 'sh', '-c', "$sc -sess_out '$tdir/sess'");
+my (undef, $out2) = run_cmd(10, 'sh', '-c', "$sc -sess_in '$tdir/sess'");
+ok($out1 =~ /^New, /m && $out1 =~ /"resumed":false/
+   && $out2 =~ /^Reused, /m && $out2 =~ /"resumed":true/,
+   'TLS backend: a session resumes on the next connection');
+
+$bt->stop;
 
 
 # ---- a fake gateway: run, status, reload, stop -------------------------------

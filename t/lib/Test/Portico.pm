@@ -43,7 +43,7 @@ use Time::HiRes qw(time sleep);
 use Test::Portico::Backend;
 
 our @EXPORT = qw(http http_end http_get parse_response parse_responses
-                 http_many free_port curl run_cmd write_file);
+                 http_many free_port curl run_cmd write_file tls_files);
 
 # Lines that fail the log check: nginx-style fatal levels and whatever the
 # sanitizers print (they write to stderr, so stderr.log is checked too).
@@ -993,5 +993,99 @@ sub curl (@args) {
     return ($? == -1 ? -1 : $? >> 8, $out);
 }
 
+
+# ---- TLS test material -------------------------------------------------------
+
+# tls_files($dir, names => [...], other_ca => 1)
+# Makes, with the openssl command, a throwaway CA (ca.pem, ca.key) and a
+# certificate it signs (server.pem, server.key) for `names` (default
+# localhost and 127.0.0.1; IP literals become IP SANs), and with other_ca
+# a second, unrelated CA (other-ca.pem, other-ca.key) for wrong-CA tests.
+# Returns (ca, ca_key, cert, key[, other_ca, other_ca_key]) => path, a hash
+# in list context, a hash ref in scalar context.  Idempotent per
+# directory: what exists is kept (the server certificate is remade only
+# when the names differ), so several calls, or tests sharing a directory,
+# agree on one CA.  Dies with openssl's output when a step fails.
+sub tls_files ($dir, %opt) {
+    my @names = @{$opt{names} // ['localhost', '127.0.0.1']};
+    croak 'tls_files: no names' unless @names;
+    croak "tls_files: bad name '$_'" for grep { !/^[\w.:*-]+\z/ } @names;
+    -d $dir or croak "tls_files: no directory $dir";
+
+    my %f = (ca => "$dir/ca.pem", ca_key => "$dir/ca.key",
+             cert => "$dir/server.pem", key => "$dir/server.key");
+    my $stamp = "$dir/server.names";
+    my $want = join(' ', @names) . "\n";
+
+    if (!-s $f{ca} || !-s $f{ca_key}) {
+        _tls_ca($dir, 'ca', 'Portico Test CA');
+        unlink $stamp;       # a new CA: the old certificate is worthless
+    }
+    if (!-s $f{cert} || !-s $f{key} || _read_file($stamp) ne $want) {
+        _tls_server($dir, \@names);
+        _write_file("$stamp.tmp", $want);
+        rename "$stamp.tmp", $stamp or croak "tls_files: $stamp: $!";
+    }
+    if ($opt{other_ca}) {
+        @f{qw(other_ca other_ca_key)} =
+            ("$dir/other-ca.pem", "$dir/other-ca.key");
+        _tls_ca($dir, 'other-ca', 'Portico Other CA')
+            unless -s $f{other_ca} && -s $f{other_ca_key};
+    }
+    return wantarray ? %f : \%f;
+}
+
+
+# The files appear under their names only once complete (rename), so an
+# interrupted run is redone, never half reused.
+sub _tls_ca ($dir, $base, $cn) {
+    _openssl('req', '-x509', _tls_newkey(), '-keyout', "$dir/$base.key.tmp",
+             '-out', "$dir/$base.pem.tmp", '-days', '3650', '-subj', "/CN=$cn",
+             '-addext', 'basicConstraints=critical,CA:TRUE',
+             '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    _tls_commit($dir, "$base.key", "$base.pem");
+}
+
+
+sub _tls_server ($dir, $names) {
+    my @san = map { /^[\d.]+\z|:/ ? "IP:$_" : "DNS:$_" } @$names;
+    _write_file("$dir/server.ext",
+                'subjectAltName=' . join(',', @san) . "\n"
+                . "basicConstraints=CA:FALSE\n"
+                . "keyUsage=critical,digitalSignature\n"
+                . "extendedKeyUsage=serverAuth\n");
+    _openssl('req', _tls_newkey(), '-keyout', "$dir/server.key.tmp",
+             '-out', "$dir/server.csr", '-subj', "/CN=$names->[0]");
+    # A fresh random serial: a client that saw an earlier certificate
+    # from this CA must not take the new one for the same.
+    my $serial = sprintf '0x%08x%08x', int rand 2**31, int rand 2**32;
+    _openssl('x509', '-req', '-in', "$dir/server.csr", '-CA', "$dir/ca.pem",
+             '-CAkey', "$dir/ca.key", '-set_serial', $serial,
+             '-days', '3650', '-extfile', "$dir/server.ext",
+             '-out', "$dir/server.pem.tmp");
+    unlink "$dir/server.csr", "$dir/server.ext";
+    _tls_commit($dir, 'server.key', 'server.pem');
+}
+
+
+# EC P-256: made in milliseconds, unlike RSA, and every client has it.
+sub _tls_newkey () {
+    return ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+            '-nodes');
+}
+
+
+sub _tls_commit ($dir, @files) {
+    for my $f (@files) {
+        chmod 0600, "$dir/$f.tmp" if $f =~ /\.key\z/;
+        rename "$dir/$f.tmp", "$dir/$f" or croak "tls_files: $dir/$f: $!";
+    }
+}
+
+
+sub _openssl (@args) {
+    my ($rc, $out) = run_cmd(60, 'openssl', @args);
+    croak "tls_files: openssl @args failed ($rc):\n$out" if $rc != 0;
+}
 
 1;

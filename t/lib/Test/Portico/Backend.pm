@@ -12,6 +12,12 @@ package Test::Portico::Backend;
 # and appends one JSON line per request to backend-ID.log in the test
 # directory.  The query string scripts the answer; see _respond().
 #
+# With tls => { cert => PEM, key => PEM } it speaks TLS (IO::Socket::SSL):
+# each connection child does its own handshake, so the accept loop never
+# waits on one; all share one server context, so TLS sessions resume
+# across connections.  The log records and the echo body then carry
+# tls => { version, sni, resumed } as well.
+#
 # Everything it starts lives in one process group, killed by pid in stop()
 # or at the latest in the END block below.
 
@@ -60,13 +66,26 @@ my %LIVE;    # refaddr => weak ref of every running backend, for END
 
 
 # new(id => ID, port => PORT, [dir => DIR], [socket => BOUND_SOCKET],
-#     [files => { '/path' => 'body', ... }])
+#     [files => { '/path' => 'body', ... }],
+#     [tls => { cert => PEM_FILE, key => PEM_FILE }])
 # socket: a socket already bound to the port (the harness's reservation);
-# files: fixed bodies for exact paths, e.g. a JWKS document.
+# files: fixed bodies for exact paths, e.g. a JWKS document;
+# tls: serve TLS with that certificate (see tls_files in Test::Portico).
 sub new ($class, %opt) {
     my $id = $opt{id} // croak 'backend: id => required';
     croak "backend: bad id '$id'" unless $id =~ /^[\w.-]+\z/;
     my $port = $opt{port} // croak 'backend: port => required';
+
+    my $tls = $opt{tls};
+    if ($tls) {
+        croak "backend $id: tls => { cert => ..., key => ... }"
+            unless ref $tls eq 'HASH' && $tls->{cert} && $tls->{key};
+        -r $tls->{$_} or croak "backend $id: tls $_ $tls->{$_}: not readable"
+            for qw(cert key);
+        # Loaded only here: cleartext tests do not depend on it.
+        require IO::Socket::SSL;
+        $tls = { cert => $tls->{cert}, key => $tls->{key} };
+    }
 
     my ($tmp, $dir) = (undef, $opt{dir});
     if (!defined $dir) {
@@ -91,6 +110,7 @@ sub new ($class, %opt) {
         port  => $port,
         log   => "$dir/backend-$id.log",
         files => $opt{files} // {},
+        tls   => $tls,
         owner => $$,
         tmp   => $tmp,
     }, $class;
@@ -119,6 +139,7 @@ sub new ($class, %opt) {
 
 
 sub id ($self)       { $self->{id} }
+sub tls ($self)      { $self->{tls} }
 sub port ($self)     { $self->{port} }
 sub pid ($self)      { $self->{pid} }
 sub log_path ($self) { $self->{log} }
@@ -219,6 +240,18 @@ sub _accept_loop ($self, $ls) {
     local $SIG{TERM} = sub { $stop = 1 };
     my $conn_seq = 0;
 
+    # One context for all connection children: they inherit its session
+    # ticket keys, so a client can resume on its next connection.
+    my $ctx;
+    if ($self->{tls}) {
+        $ctx = IO::Socket::SSL::SSL_Context->new({
+            SSL_server => 1,
+            SSL_cert_file => $self->{tls}{cert},
+            SSL_key_file => $self->{tls}{key},
+        }) or die "backend $self->{id}: TLS context: "
+                  . IO::Socket::SSL::errstr() . "\n";
+    }
+
     until ($stop) {
         my $c = $ls->accept;
         if (!$c) {
@@ -237,7 +270,14 @@ sub _accept_loop ($self, $ls) {
             # The listening socket must die with the server, not with us.
             close $ls;
             $SIG{CHLD} = $SIG{TERM} = 'DEFAULT';
-            eval { $self->_serve($c, $conn_seq) };
+            eval {
+                my $tls = $ctx ? _start_tls($c, $ctx) : undef;
+                if (!$ctx || $tls) {
+                    $self->_serve($c, $conn_seq, $tls);
+                    # close_notify, as a cleartext close sends a FIN
+                    $c->close(SSL_fast_shutdown => 1) if $tls;
+                }
+            };
             POSIX::_exit(0);
         }
         $kids{$pid} = 1;
@@ -253,9 +293,27 @@ sub _accept_loop ($self, $ls) {
 }
 
 
+# The server side of the handshake, in the connection child; what it
+# agreed, or undef (and why, in backend-ID.err) when it failed.
+sub _start_tls ($sock, $ctx) {
+    if (!IO::Socket::SSL->start_SSL($sock, SSL_server => 1,
+                                    SSL_reuse_ctx => $ctx,
+                                    Timeout => IDLE_TIMEOUT))
+    {
+        warn "TLS handshake failed: " . IO::Socket::SSL::errstr() . "\n";
+        return undef;
+    }
+    return { version => $sock->get_sslversion,
+             sni     => $sock->get_servername,
+             resumed => $sock->get_session_reused ? JSON::PP::true
+                                                  : JSON::PP::false };
+}
+
+
 # One connection: keep-alive requests until either side closes.
-sub _serve ($self, $sock, $conn_seq) {
-    my $c = { sock => $sock, buf => '', conn_seq => $conn_seq, req_seq => 0 };
+sub _serve ($self, $sock, $conn_seq, $tls = undef) {
+    my $c = { sock => $sock, buf => '', conn_seq => $conn_seq, req_seq => 0,
+              tls => $tls };
 
     while (1) {
         my $head = _read_head($c);
@@ -302,9 +360,11 @@ sub _read_head ($c) {
 }
 
 
-# Reads more into the buffer: false on EOF, error or idle timeout.
+# Reads more into the buffer: false on EOF, error or idle timeout.  TLS
+# may hold decrypted bytes that select() cannot see.
 sub _fill ($c) {
-    return 0 unless IO::Select->new($c->{sock})->can_read(IDLE_TIMEOUT);
+    return 0 unless ($c->{tls} && $c->{sock}->pending)
+                    || IO::Select->new($c->{sock})->can_read(IDLE_TIMEOUT);
     my $n = sysread($c->{sock}, $c->{buf}, READ_SIZE, length $c->{buf});
     return $n;
 }
@@ -434,6 +494,7 @@ sub _log ($self, $c, $req, $complete) {
     );
     $rec{trailers} = $req->{trailers} if $req->{trailers};
     $rec{error} = $req->{error} if $req->{error};
+    $rec{tls} = $c->{tls} if $c->{tls};
 
     open my $fh, '>>', $self->{log} or return;
     flock $fh, LOCK_EX;
@@ -507,6 +568,7 @@ sub _respond ($self, $c, $req) {
             body_md5    => $req->{body_md5},
             conn_seq    => $c->{conn_seq},
             req_seq     => $c->{req_seq},
+            ($c->{tls} ? (tls => $c->{tls}) : ()),
         });
         $type = 'application/json';
     }
