@@ -31,6 +31,7 @@ use Fcntl qw(:flock);
 use File::Temp ();
 use IO::Select;
 use IO::Socket::INET;
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use JSON::PP ();
 use POSIX qw(WNOHANG);
 use Scalar::Util qw(weaken refaddr);
@@ -110,6 +111,9 @@ sub new ($class, %opt) {
         port  => $port,
         log   => "$dir/backend-$id.log",
         files => $opt{files} // {},
+        # Query parameters every request gets unless it says otherwise,
+        # e.g. defaults => { delay => 300 } for a slow backend.
+        defaults => $opt{defaults} // {},
         tls   => $tls,
         owner => $$,
         tmp   => $tmp,
@@ -260,6 +264,9 @@ sub _accept_loop ($self, $ls) {
             next;
         }
         $conn_seq++;
+        # Head and body go out in separate writes: without this, Nagle
+        # holds the body until the peer's delayed ACK, 40 ms a response.
+        setsockopt($c, IPPROTO_TCP, TCP_NODELAY, 1);
         my $pid = fork;
         if (!defined $pid) {
             close $c;
@@ -536,6 +543,7 @@ sub _query ($uri) {
 # Returns 'close' or 'keep'.
 sub _respond ($self, $c, $req) {
     my ($q, $extra) = _query($req->{uri});
+    $q = { %{$self->{defaults}}, %$q };
 
     for my $k (qw(status delay head_delay size)) {
         my $re = $k eq 'status' ? qr/^[1-9]\d\d\z/ : qr/^\d{1,12}\z/;
