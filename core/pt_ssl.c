@@ -197,22 +197,22 @@ pt_ssl_client_attach(pt_connection_t *c, pt_ssl_ctx_t *ctx,
 
     sc->ssl = SSL_new(ctx->ctx);
     if (sc->ssl == NULL) {
-        goto failed;
+        goto openssl_failed;
     }
 
     if (!SSL_set_fd(sc->ssl, c->fd)) {
-        goto failed;
+        goto openssl_failed;
     }
 
     SSL_set_connect_state(sc->ssl);
     SSL_set_app_data(sc->ssl, sc);
 
     if (pt_ssl_set_name(sc, ctx, server_name) != PT_OK) {
-        goto failed_reason_set;
+        goto free_sc;
     }
 
     if (session != NULL && !SSL_set_session(sc->ssl, session)) {
-        goto failed;
+        goto openssl_failed;
     }
 
     snprintf(sc->error, sizeof(sc->error), "no TLS error");
@@ -223,11 +223,11 @@ pt_ssl_client_attach(pt_connection_t *c, pt_ssl_ctx_t *ctx,
 
     return PT_OK;
 
-failed:
+openssl_failed:
 
     pt_ssl_queue_reasons(sc->error, sizeof(sc->error));
 
-failed_reason_set:
+free_sc:
 
     snprintf(pt_ssl_last_error, sizeof(pt_ssl_last_error), "%s", sc->error);
 

@@ -80,10 +80,11 @@ void pt_ssl_session_free(void *session);
  * without it: the protocol above decides whether the body was complete),
  * PT_AGAIN or PT_ERROR (errno EPROTO for a TLS failure, reason in
  * pt_ssl_error()); after data, read->ready stays 1 since TLS may hold more
- * than the socket shows. send_chain: one record at a time, links moved
- * only by what TLS accepted; a write that had to wait is retried with the
- * same bytes, which the caller must still pass first (it may overrun limit
- * by less than one record). */
+ * than the socket shows; size 0 is PT_ERROR (EINVAL). send_chain: one
+ * record at a time, links moved only by what TLS accepted, c->sent counts
+ * plaintext bytes; a write that had to wait is retried with the same
+ * bytes, which the caller must still pass first (it may overrun limit by
+ * less than one record). */
 ssize_t pt_ssl_recv(pt_connection_t *c, char *buf, size_t size);
 pt_chain_t *pt_ssl_send_chain(pt_connection_t *c, pt_chain_t *in,
     size_t limit);
