@@ -73,6 +73,8 @@ static int pt_proxy_pick(pt_proxy_t *p);
 static int pt_proxy_unavailable(pt_http_request_t *r);
 static void pt_proxy_handshake(pt_proxy_t *p);
 static int pt_proxy_retry(pt_proxy_t *p);
+static void pt_proxy_restart(pt_proxy_t *p);
+static void pt_proxy_use(pt_proxy_t *p, pt_upstream_peer_t *peer);
 static void pt_proxy_upstream_read(pt_event_t *ev);
 static void pt_proxy_upstream_write(pt_event_t *ev);
 static void pt_proxy_client_read(pt_http_request_t *r);
@@ -359,6 +361,16 @@ pt_proxy_pick(pt_proxy_t *p)
         return PT_DECLINED;
     }
 
+    pt_proxy_use(p, peer);
+
+    return PT_OK;
+}
+
+
+/* The attempt's peer, counted in flight. */
+static void
+pt_proxy_use(pt_proxy_t *p, pt_upstream_peer_t *peer)
+{
     p->peer = peer->shared;
     p->tried |= pt_upstream_peer_bit(p->us, peer);
 
@@ -368,8 +380,6 @@ pt_proxy_pick(pt_proxy_t *p)
 
     p->r->upstream_addr.data = p->peer->text;
     p->r->upstream_addr.len = strlen(p->peer->text);
-
-    return PT_OK;
 }
 
 
@@ -406,7 +416,7 @@ pt_proxy_connect(pt_proxy_t *p)
                                     peer->ssl_session) != PT_OK)
         {
             p->uc = uc;
-            pt_proxy_fail(p, 502, 0, "cannot set up TLS to the upstream");
+            pt_proxy_fail(p, 502, 0, pt_ssl_error(uc));
             return;
         }
     }
@@ -441,7 +451,6 @@ pt_proxy_handshake(pt_proxy_t *p)
 {
     int                  rc;
     pt_connection_t     *uc;
-    pt_upstream_peer_t  *peer;
 
     uc = p->uc;
 
@@ -463,15 +472,6 @@ pt_proxy_handshake(pt_proxy_t *p)
 
     pt_timer_del(uc->write);
     pt_timer_del(uc->read);
-
-    /* The next connection to this peer resumes the session. */
-    peer = pt_upstream_peer_of(p->us, p->peer);
-    if (peer) {
-        if (peer->ssl_session) {
-            pt_ssl_session_free(peer->ssl_session);
-        }
-        peer->ssl_session = pt_ssl_session_get(uc);
-    }
 
     p->state = PT_PROXY_SENDING;
     pt_proxy_send(p);
@@ -783,17 +783,46 @@ pt_proxy_retry_stale(pt_proxy_t *p)
         return 0;
     }
 
-    p->retried = 1;
+    pt_timer_del(p->uc->read);
+    pt_timer_del(p->uc->write);
     pt_upstream_release(p->us, p->peer, p->uc, 0);
     p->uc = NULL;
-    p->head.pos = p->head.start;
-    p->scan = (pt_http_head_scan_t) { 0 };
-    p->in.pos = p->in.start;
-    p->in.last = p->in.start;
+
+    pt_proxy_restart(p);
+    p->retried = 1;
 
     pt_proxy_connect(p);
 
     return 1;
+}
+
+
+/* Back to a request not yet sent, for another connection. */
+static void
+pt_proxy_restart(pt_proxy_t *p)
+{
+    pt_http_request_t  *r;
+
+    r = p->r;
+
+    p->head.pos = p->head.start;
+    p->scan = (pt_http_head_scan_t) { 0 };
+    p->chunked = (pt_http_chunked_t) { 0 };
+    p->in.pos = p->in.start;
+    p->in.last = p->in.start;
+    p->rest = -1;
+    p->state = PT_PROXY_CONNECTING;
+    p->reused = 0;
+    p->retried = 0;
+    p->req_sent = 0;
+    p->got_response = 0;
+    p->resp_chunked = 0;
+    p->resp_until_close = 0;
+    p->resp_done = 0;
+    p->upstream_keepalive = 0;
+    r->headers_out.headers.nelts = 0;
+    r->headers_out.content_length_n = -1;
+    r->headers_out.status = 0;
 }
 
 
@@ -1293,6 +1322,38 @@ pt_proxy_stream(pt_proxy_t *p)
 }
 
 
+/* Keep the TLS session for the next connection to the peer. With TLS
+ * 1.3 the ticket comes after the handshake, with the first response, so
+ * this runs when the exchange ends, and only a real session replaces the
+ * one kept. */
+static void
+pt_proxy_keep_session(pt_proxy_t *p)
+{
+    void                *session;
+    pt_upstream_peer_t  *peer;
+
+    if (p->uc == NULL || p->uc->ssl == NULL || !p->got_response) {
+        return;
+    }
+
+    peer = pt_upstream_peer_of(p->us, p->peer);
+    if (peer == NULL) {
+        return;
+    }
+
+    session = pt_ssl_session_get(p->uc);
+    if (session == NULL) {
+        return;
+    }
+
+    if (peer->ssl_session) {
+        pt_ssl_session_free(peer->ssl_session);
+    }
+
+    peer->ssl_session = session;
+}
+
+
 /* Give the upstream connection back (or close it) and note the timing. */
 static void
 pt_proxy_finish(pt_proxy_t *p)
@@ -1302,6 +1363,8 @@ pt_proxy_finish(pt_proxy_t *p)
     if (p->uc == NULL) {
         return;
     }
+
+    pt_proxy_keep_session(p);
 
     reusable = p->upstream_keepalive && p->resp_done && p->req_sent
                && p->in.pos == p->in.last;
@@ -1322,9 +1385,10 @@ pt_proxy_finish(pt_proxy_t *p)
 static int
 pt_proxy_retry(pt_proxy_t *p)
 {
-    const char         *from;
-    pt_upstream_t      *us;
-    pt_http_request_t  *r;
+    const char          *from;
+    pt_upstream_t       *us;
+    pt_http_request_t   *r;
+    pt_upstream_peer_t  *next;
 
     r = p->r;
     us = p->us;
@@ -1334,6 +1398,12 @@ pt_proxy_retry(pt_proxy_t *p)
         || !(r->method & (PT_HTTP_GET | PT_HTTP_HEAD | PT_HTTP_OPTIONS
                           | PT_HTTP_PUT | PT_HTTP_DELETE | PT_HTTP_TRACE)))
     {
+        return 0;
+    }
+
+    /* Is there anyone else to ask? Nothing changes if not. */
+    next = pt_upstream_pick(r, us, p->tried);
+    if (next == NULL) {
         return 0;
     }
 
@@ -1357,28 +1427,8 @@ pt_proxy_retry(pt_proxy_t *p)
         p->counted = 0;
     }
 
-    /* Back to a request not yet sent. */
-    p->head.pos = p->head.start;
-    p->scan = (pt_http_head_scan_t) { 0 };
-    p->chunked = (pt_http_chunked_t) { 0 };
-    p->in.pos = p->in.start;
-    p->in.last = p->in.start;
-    p->rest = -1;
-    p->reused = 0;
-    p->retried = 0;
-    p->req_sent = 0;
-    p->got_response = 0;
-    p->resp_chunked = 0;
-    p->resp_until_close = 0;
-    p->resp_done = 0;
-    p->upstream_keepalive = 0;
-    r->headers_out.headers.nelts = 0;
-    r->headers_out.content_length_n = -1;
-    r->headers_out.status = 0;
-
-    if (pt_proxy_pick(p) != PT_OK) {
-        return 0;
-    }
+    pt_proxy_restart(p);
+    pt_proxy_use(p, next);
 
     p->tries++;
 

@@ -87,6 +87,7 @@ pt_module_t  pt_upstream_module = {
     .validate = pt_upstream_validate,
     .postconfig = pt_upstream_postconfig,
     .init_master = pt_upstream_init_master,
+    .exit_master = pt_upstream_groups_free,
     .exit_worker = pt_upstream_exit_worker,
     .init_helper = pt_upstream_init_helper,
     .exit_helper = pt_upstream_exit_helper,
@@ -241,6 +242,17 @@ pt_upstream_set_upstreams(pt_conf_t *cf, const pt_command_t *cmd,
         cf->level = save.level;
         cf->scope = save.scope;
         cf->ctx = save.ctx;
+
+        /* TLS names the peer by the first target's host unless told
+         * otherwise (the SRV name for discovery). */
+        if (us->ssl && us->server_name.len == 0) {
+            if (us->srv.len) {
+                us->server_name = us->srv;
+            } else if (us->targets.nelts) {
+                us->server_name =
+                    ((pt_upstream_target_t *) us->targets.elts)[0].addr.host;
+            }
+        }
 
         if (us->targets.nelts == 0 && us->srv.len == 0) {
             rc = pt_conf_error(cf, key, "upstream \"%s\" has no targets "

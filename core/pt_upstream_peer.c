@@ -59,31 +59,33 @@ pt_upstream_zone_init(pt_shm_zone_t *zone, void *old_data)
 }
 
 
-/* The group for an upstream, made if needed; the zone lock is held. */
+/* A generation's group for an upstream; the zone lock is held. Each
+ * generation has its own peer set, so a draining generation (its helper
+ * still resolving old names) can never overwrite the new one's; what must
+ * survive reloads, the peers' state, is keyed by address instead. */
 static pt_upstream_group_t *
-pt_upstream_group_get(pt_slab_pool_t *slab, pt_upstream_t *us)
+pt_upstream_group_create(pt_slab_pool_t *slab, pt_upstream_t *us,
+    uint64_t generation)
 {
+    char                  key[512];
+    size_t                len;
     pt_upstream_root_t   *root;
     pt_upstream_group_t  *g;
 
     root = slab->data;
 
-    for (g = root->groups; g; g = g->next) {
-        if (g->key_len == us->name.len
-            && memcmp(g->key, us->name.data, us->name.len) == 0)
-        {
-            return g;
-        }
-    }
+    len = (size_t) snprintf(key, sizeof(key), "%.*s#%llu",
+                            (int) us->name.len, us->name.data,
+                            (unsigned long long) generation);
+    len = pt_min(len, sizeof(key) - 1);
 
-    g = pt_slab_calloc_locked(slab, sizeof(pt_upstream_group_t)
-                                    + us->name.len);
+    g = pt_slab_calloc_locked(slab, sizeof(pt_upstream_group_t) + len);
     if (g == NULL) {
         return NULL;
     }
 
-    g->key_len = (uint32_t) us->name.len;
-    memcpy(g->key, us->name.data, us->name.len);
+    g->key_len = (uint32_t) len;
+    memcpy(g->key, key, len);
     g->next = root->groups;
     root->groups = g;
 
@@ -91,13 +93,77 @@ pt_upstream_group_get(pt_slab_pool_t *slab, pt_upstream_t *us)
 }
 
 
-/* In the master: every upstream gets its group (adopted from the last
- * generation when the zone was kept, so counters and health survive). */
+/* In the master, when a generation is gone: its groups go with it. */
+void
+pt_upstream_groups_free(pt_cycle_t *cycle)
+{
+    size_t                    i;
+    pt_upstream_t           **us;
+    pt_upstream_root_t       *root;
+    pt_upstream_group_t     **gp;
+    pt_upstream_main_conf_t  *umcf;
+
+    umcf = pt_upstream_main_conf(cycle);
+    if (umcf == NULL || umcf->zone == NULL || umcf->zone->slab == NULL) {
+        return;
+    }
+
+    us = umcf->upstreams.elts;
+    root = umcf->zone->slab->data;
+
+    pt_shmtx_lock(&umcf->zone->slab->mutex);
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        for (gp = &root->groups; *gp; gp = &(*gp)->next) {
+            if (*gp == us[i]->group) {
+                *gp = us[i]->group->next;
+                if (us[i]->group->peers) {
+                    pt_slab_free_locked(umcf->zone->slab,
+                                        us[i]->group->peers);
+                }
+                pt_slab_free_locked(umcf->zone->slab, us[i]->group);
+                us[i]->group = NULL;
+                break;
+            }
+        }
+    }
+
+    pt_shmtx_unlock(&umcf->zone->slab->mutex);
+}
+
+
+/* The group the last generation had for this upstream, to start from
+ * its peers when a name cannot be resolved at load. */
+static pt_upstream_group_t *
+pt_upstream_group_prev(pt_slab_pool_t *slab, pt_upstream_t *us,
+    pt_upstream_group_t *skip)
+{
+    pt_upstream_root_t   *root;
+    pt_upstream_group_t  *g;
+
+    root = slab->data;
+
+    for (g = root->groups; g; g = g->next) {
+        if (g != skip && g->key_len > us->name.len
+            && g->key[us->name.len] == '#'
+            && memcmp(g->key, us->name.data, us->name.len) == 0)
+        {
+            return g;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* In the master: every upstream gets a group of this generation, starting
+ * with the peers the previous generation had (if the zone was kept). */
 int
 pt_upstream_groups_attach(pt_cycle_t *cycle)
 {
     size_t                    i;
     pt_slab_pool_t           *slab;
+    pt_upstream_group_t      *g, *prev;
     pt_upstream_t           **us;
     pt_upstream_main_conf_t  *umcf;
 
@@ -108,7 +174,8 @@ pt_upstream_groups_attach(pt_cycle_t *cycle)
     pt_shmtx_lock(&slab->mutex);
 
     for (i = 0; i < umcf->upstreams.nelts; i++) {
-        us[i]->group = pt_upstream_group_get(slab, us[i]);
+        us[i]->group = pt_upstream_group_create(slab, us[i],
+                                                cycle->generation);
         us[i]->slab = slab;
 
         if (us[i]->group == NULL) {
@@ -117,6 +184,19 @@ pt_upstream_groups_attach(pt_cycle_t *cycle)
                          "full: no room for upstream \"%s\"",
                          us[i]->name.data);
             return PT_ERROR;
+        }
+
+        prev = pt_upstream_group_prev(slab, us[i], us[i]->group);
+
+        if (prev && prev->npeers) {
+            g = us[i]->group;
+            g->peers = pt_slab_alloc_locked(slab,
+                                            prev->npeers * sizeof(void *));
+            if (g->peers) {
+                memcpy(g->peers, prev->peers, prev->npeers * sizeof(void *));
+                g->npeers = prev->npeers;
+                g->cap = prev->npeers;
+            }
         }
     }
 
@@ -565,8 +645,12 @@ pt_upstream_idle_handler(pt_event_t *ev)
     }
 
     if (!ev->timedout) {
-        n = recv(c->fd, buf, 1, MSG_PEEK);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        /* Over TLS, a record that carries no data (a late session
+         * ticket) is consumed and the connection stays. */
+        n = c->ssl ? c->recv(c, buf, 1) : recv(c->fd, buf, 1, MSG_PEEK);
+
+        if (n == PT_AGAIN || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+        {
             return;
         }
     }
