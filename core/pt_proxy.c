@@ -774,12 +774,25 @@ pt_proxy_upstream_read(pt_event_t *ev)
 }
 
 
+/* RFC 9110 9.2.2: a method the client may repeat without harm. */
+static int
+pt_proxy_idempotent(pt_http_request_t *r)
+{
+    return (r->method & (PT_HTTP_GET | PT_HTTP_HEAD | PT_HTTP_OPTIONS
+                         | PT_HTTP_PUT | PT_HTTP_DELETE | PT_HTTP_TRACE))
+           != 0;
+}
+
+
 /* A keep-alive connection the upstream closed while it sat idle fails on
  * first use; when nothing of the request is lost, try a fresh one. */
 static int
 pt_proxy_retry_stale(pt_proxy_t *p)
 {
-    if (!p->reused || p->retried || p->got_response || p->body_started) {
+    /* A POST may have been acted on even if no answer came: never twice. */
+    if (!p->reused || p->retried || p->got_response || p->body_started
+        || !pt_proxy_idempotent(p->r))
+    {
         return 0;
     }
 
@@ -1394,9 +1407,7 @@ pt_proxy_retry(pt_proxy_t *p)
     us = p->us;
 
     if (p->no_retry || p->tries >= (pt_uint_t) us->retries
-        || p->body_started || r->header_sent
-        || !(r->method & (PT_HTTP_GET | PT_HTTP_HEAD | PT_HTTP_OPTIONS
-                          | PT_HTTP_PUT | PT_HTTP_DELETE | PT_HTTP_TRACE)))
+        || p->body_started || r->header_sent || !pt_proxy_idempotent(r))
     {
         return 0;
     }
