@@ -154,8 +154,8 @@ ok(@all && !grep({ !is_probe($_) || $_->{method} ne 'GET'
 
 # ---- a target down at start is marked down and gets no traffic ---------------
 
-my $down_re = qr/upstream "back": \Q$addr{DOWN}\E is down
-                 \ \(2\/2\ probes\ failed,\ last:\ [^)]*refused/xi;
+my $down_re = qr/upstream "back": \Q$addr{DOWN}\E is down /
+              . qr/\(2\/2 probes failed, last: [^)]*refused/i;
 my $line = $t->wait_log($down_re, 5);
 ok($line && $line =~ /\[warn\]/,
    'a refusing target: "is down (2/2 probes failed, last: ...)" at [warn]')
@@ -216,8 +216,8 @@ ok(scalar(traffic($revived)) > 0 && scalar(traffic($live)) > 16,
 # ---- every target down: 503 at once ------------------------------------------
 
 for my $b ($sick1, $sick2) {
-    my $re = qr/upstream\ "sick":\ \Q$addr{uc $b->id}\E\ is\ down
-                \ \(1\/1\ probes\ failed,\ last:\ status\ not\ 2xx\ or\ 3xx\)/x;
+    my $re = qr/upstream "sick": \Q$addr{uc $b->id}\E is down /
+             . qr/\(1\/1 probes failed, last: status not 2xx or 3xx\)/;
     ok($t->wait_log($re, 5), "a target answering its probe with 503 is "
                              . "down (" . $b->id . ")")
         or diag($t->error_log);
@@ -248,8 +248,8 @@ ok($t->wait_log(qr/upstream "sick".*\Q$rid\E/, 3),
 
 # Request after request until the second failure on the refusing target
 # ejects it: exactly two 502s, the other requests reach the steady one.
-my $eject_re = qr/upstream "flaky": \Q$addr{GONE}\E failed 2 times in a row,
-                  \ ejected\ for\ 2000\ ms/x;
+my $eject_re = qr/upstream "flaky": \Q$addr{GONE}\E failed 2 times /
+               . qr/in a row, ejected for 2000 ms/;
 my (%flaky, $t_fail);
 for my $i (1 .. 20) {
     my $t_this = time;

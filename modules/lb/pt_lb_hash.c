@@ -1,7 +1,7 @@
 /*
  * pt_lb_hash.c: consistent hashing of an upstream's hash_key.
  *
- * Each peer owns 160 points per unit of weight on a 64-bit ring, placed
+ * Each peer owns 1000 points per unit of weight on a 64-bit ring, placed
  * by hashing its address; a key goes to the first point at or after its
  * own hash. Removing one of N peers moves only the keys that peer owned,
  * about 1/N of them, and adding it back restores them. An unusable peer
@@ -13,7 +13,7 @@
 #include "pt_string.h"
 
 
-#define PT_LB_HASH_POINTS      160
+#define PT_LB_HASH_POINTS      1000
 #define PT_LB_HASH_MAX_POINTS  (1 << 20)
 
 typedef struct {
