@@ -223,8 +223,11 @@ pt_upstream_dns_schedule(pt_upstream_dns_t *d)
     umcf = pt_upstream_main_conf(pt_cycle);
 
     if (d->failed) {
-        next = pt_min((pt_msec_t) PT_UPSTREAM_DNS_RETRY_MSEC,
-                      (pt_msec_t) d->min_ttl * 1000);
+        /* Retry soon, but not in a tight loop while DNS is down. */
+        next = PT_UPSTREAM_DNS_RETRY_MSEC;
+        if (d->min_ttl != UINT32_MAX) {
+            next = pt_min(next, (pt_msec_t) d->min_ttl * 1000);
+        }
     } else if (umcf->resolver.valid) {
         next = umcf->resolver.valid;
     } else {
@@ -252,9 +255,9 @@ pt_upstream_dns_done(void *data, int status, const pt_resolved_t *addrs,
     d = q->dns;
     a = &d->answers[q->index];
 
-    d->min_ttl = pt_min(d->min_ttl, pt_max(ttl, (uint32_t) 1));
-
     if (status == PT_OK && n > 0) {
+        /* Only real answers set the pace; a failure says TTL 1. */
+        d->min_ttl = pt_min(d->min_ttl, pt_max(ttl, (uint32_t) 1));
         copy = malloc(n * sizeof(pt_resolved_t));
 
         if (copy) {
@@ -343,7 +346,7 @@ pt_upstream_dns_start(pt_event_t *ev)
     }
 
     if (d->pending == 0) {
-        d->min_ttl = 1;
+        d->failed = 1;
         pt_upstream_dns_schedule(d);
     }
 }

@@ -1,9 +1,11 @@
 # Upstream targets found through DNS (issue 4): a host name target is
-# resolved through the `resolver:` servers and followed as its TTL runs
-# out (or after `resolver: valid`), a failed lookup keeps the last good
-# addresses, `discovery: dns_srv` fills the targets (ports and weights)
-# from SRV records, and a name that does not resolve at start stops the
-# start but not `-t`.
+# resolved through the `resolver:` servers and followed by the helper
+# process as its TTL runs out (or after `resolver: valid`); a failed
+# lookup keeps the last good addresses, at run time and at reload;
+# `discovery: dns_srv` fills the targets (ports, weights, lowest priority
+# only) from SRV records; a reload never lets the old generation's
+# lookups, or a rejected config's, change the running peers; a name that
+# does not resolve at start stops the start but not `-t`.
 #
 # The DNS server is a private dnsmasq on a loopback port serving a hosts
 # file that the test edits (dnsmasq rereads it on SIGHUP).  Backend A
@@ -28,7 +30,7 @@ my $t = Test::Portico->new()->has_module(qw(router status))
                             ->has_daemon('dnsmasq');
 
 my $app_port = $t->port('APP');
-my ($c1_port, $c2_port) = ($t->port('C1'), $t->port('C2'));
+my ($c1_port, $c2_port, $c3_port) = map { $t->port($_) } qw(C1 C2 C3);
 
 # Backend B shares A's port on 127.0.0.2: bound here, before the plan, so
 # that a machine without 127.0.0.2 skips rather than fails.
@@ -36,18 +38,19 @@ my $b_sock = IO::Socket::INET->new(LocalAddr => '127.0.0.2',
                                    LocalPort => $app_port, Proto => 'tcp');
 plan(skip_all => "cannot bind 127.0.0.2:$app_port: $@") unless $b_sock;
 
-$t->plan(34);
+$t->plan(53);
 
 my $back_a = $t->backend(id => 'a', port => $app_port);
 my $back_b = Test::Portico::Backend->new(id => 'b', port => $app_port,
-                                    dir => $t->testdir, socket => $b_sock);
+                                         dir => $t->testdir,
+                                         socket => $b_sock);
 my $c1 = $t->backend(id => 'c1');
 my $c2 = $t->backend(id => 'c2');
 
 
 # ---- dnsmasq ---------------------------------------------------------------
 
-my %DNS;     # name => { pid, port, hosts, log, probe }
+my %DNS;     # name => { name, pid, port, ttl, hosts, log, probe, extra }
 
 END {
     local ($?, $!);
@@ -72,57 +75,77 @@ sub free_udp_port () {
 # .test NXDOMAIN.  Returns once it answers $probe.
 sub dns_start ($name, $ttl, $hosts_text, $probe, @extra) {
     my $dir = $t->testdir;
-    my $hosts = "$dir/hosts-$name";
-    my $log = "$dir/dnsmasq-$name.log";
-    my $user = getpwuid($<) // 'root';
-    my $group = getgrgid($() // 'root';
-    write_hosts($hosts, $hosts_text);
-
+    my $spec = { name => $name, ttl => $ttl, probe => $probe,
+                 extra => \@extra, hosts => "$dir/hosts-$name",
+                 log => "$dir/dnsmasq-$name.log" };
+    write_hosts($spec->{hosts}, $hosts_text);
     for my $attempt (1 .. 5) {
-        my $port = free_udp_port();
-        my @argv = ($t->daemon('dnsmasq'), '--no-daemon', '--no-resolv',
-                    '--no-hosts', "--addn-hosts=$hosts", "--local-ttl=$ttl",
-                    '--bind-interfaces', '--listen-address=127.0.0.1',
-                    "--port=$port", '--pid-file=', '--conf-file=/dev/null',
-                    '--local=/test/', "--user=$user", "--group=$group",
-                    "--log-facility=$log", '--log-queries', @extra);
-        my $pid = fork // die "fork: $!";
-        if ($pid == 0) {
-            # Never outlive the test, even one killed by SIGKILL.
-            syscall(157, 1, 9) if $Config{archname} =~ /^x86_64-linux/;
-            $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE CHLD);
-            POSIX::sigprocmask(POSIX::SIG_SETMASK(), POSIX::SigSet->new);
-            open STDIN, '<', '/dev/null';
-            open STDOUT, '>>', "$log.out";
-            open STDERR, '>&', \*STDOUT;
-            Test::Portico::Backend::close_fds_except(1);
-            exec { $argv[0] } @argv or POSIX::_exit(127);
-        }
-        my $d = { pid => $pid, port => $port, hosts => $hosts, log => $log };
-        my $deadline = time + 3;
-        while (time < $deadline) {
-            if (waitpid($pid, WNOHANG) == $pid) {
-                $d->{pid} = undef;        # the port was taken, likely
-                last;
-            }
-            if (dns_a($port, $probe)) {
-                $DNS{$name} = $d;
-                return $d;
-            }
-            sleep 0.05;
-        }
-        if ($d->{pid}) {
-            kill 'KILL', $pid;
-            waitpid($pid, 0);
-        }
+        my $d = dns_spawn($spec, free_udp_port());
+        return $d if $d;
     }
     die "dnsmasq $name did not start:\n"
-        . join('', map { Test::Portico::_read_file($_) } $log, "$log.out");
+        . join('', map { Test::Portico::_read_file($_) }
+                   $spec->{log}, "$spec->{log}.out");
+}
+
+# The same dnsmasq again, on its old port, after dns_stop().
+sub dns_restart ($d, $hosts_text) {
+    write_hosts($d->{hosts}, $hosts_text);
+    for my $attempt (1 .. 20) {
+        return if dns_spawn($d, $d->{port});
+        sleep 0.1;
+    }
+    die "dnsmasq $d->{name} did not restart on port $d->{port}\n";
+}
+
+# One try on $port: the entry in %DNS, or undef if it did not answer.
+sub dns_spawn ($spec, $port) {
+    my $log = $spec->{log};
+    my $user = getpwuid($<) // 'root';
+    my $group = getgrgid($() // 'root';
+    my @argv = ($t->daemon('dnsmasq'), '--no-daemon', '--no-resolv',
+                '--no-hosts', "--addn-hosts=$spec->{hosts}",
+                "--local-ttl=$spec->{ttl}", '--bind-interfaces',
+                '--listen-address=127.0.0.1', "--port=$port", '--pid-file=',
+                '--conf-file=/dev/null', '--local=/test/', "--user=$user",
+                "--group=$group", "--log-facility=$log", '--log-queries',
+                @{$spec->{extra}});
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        # Never outlive the test, even one killed by SIGKILL:
+        # prctl(PR_SET_PDEATHSIG, SIGKILL), syscall 157 on x86-64.
+        syscall(157, 1, 9) if $Config{archname} =~ /^x86_64-linux/;
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE CHLD);
+        POSIX::sigprocmask(POSIX::SIG_SETMASK(), POSIX::SigSet->new);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$log.out";
+        open STDERR, '>&', \*STDOUT;
+        Test::Portico::Backend::close_fds_except(1);
+        exec { $argv[0] } @argv or POSIX::_exit(127);
+    }
+    $spec->{pid} = $pid;
+    $spec->{port} = $port;
+    my $deadline = time + 3;
+    while (time < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {     # the port was taken?
+            $spec->{pid} = undef;
+            return undef;
+        }
+        if (dns_a($port, $spec->{probe})) {
+            $DNS{$spec->{name}} = $spec;
+            return $spec;
+        }
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    $spec->{pid} = undef;
+    return undef;
 }
 
 sub dns_stop ($name) {
     my $d = delete $DNS{$name} or return;
-    my $pid = $d->{pid} or return;
+    my $pid = delete $d->{pid} or return;
     kill 'TERM', $pid;
     my $deadline = time + 3;
     while (time < $deadline) {
@@ -134,16 +157,18 @@ sub dns_stop ($name) {
 }
 
 # Points the name somewhere else and has dnsmasq reread the file; returns
-# once dnsmasq answers with the new address (so that what the gateway does
-# next is the gateway's doing), with the TTL it answers.
-sub dns_move ($name, $hosts_text, $qname, $want) {
+# once dnsmasq answers with the new addresses (so that what the gateway
+# does next is the gateway's doing), with the TTL it answers.
+sub dns_move ($name, $hosts_text, $qname, @want) {
     my $d = $DNS{$name};
+    my $want = join ' ', sort @want;
     write_hosts($d->{hosts}, $hosts_text);
     kill 'HUP', $d->{pid};
     my $deadline = time + 5;
     while (time < $deadline) {
         my @ans = dns_a($d->{port}, $qname);
-        return $ans[0][1] if @ans == 1 && $ans[0][0] eq $want;
+        return $ans[0][1]
+            if @ans && join(' ', sort map { $_->[0] } @ans) eq $want;
         sleep 0.05;
     }
     die "dnsmasq $name did not pick up $qname -> $want\n"
@@ -225,11 +250,33 @@ sub wait_via ($path, $id, $secs) {
     return undef;
 }
 
+# Polls until $n GETs of $path in a row come from $id, for at most $secs.
+sub wait_via_all ($path, $id, $secs, $n = 6) {
+    my $start = time;
+    while (time - $start < $secs) {
+        my $c = tally($path, $n);
+        return time - $start if ($c->{$id} // 0) == $n;
+        sleep 0.1;
+    }
+    return undef;
+}
+
 # The target addresses /status shows for upstream $name, sorted.
 sub status_addrs ($name) {
     my $st = $t->status // return [];
     return [sort map { $_->{address} }
             @{$st->{upstreams}{$name}{targets} // []}];
+}
+
+# Polls /status until upstream $name lists exactly the addresses @$want
+# (sorted); false after $secs.
+sub wait_addrs ($name, $want, $secs) {
+    my $deadline = time + $secs;
+    while (1) {
+        return 1 if join(' ', @{status_addrs($name)}) eq join(' ', @$want);
+        return 0 if time > $deadline;
+        sleep 0.1;
+    }
 }
 
 # The error log from byte $from on.
@@ -248,14 +295,21 @@ sub wait_log_since ($from, $re, $secs) {
 }
 
 
+# SRV: two records of priority 0 (weights 1 and 3) and a backup of
+# priority 1 on C3, where nothing listens: it must never be used while the
+# first group exists (RFC 2782).
 my $dns1 = dns_start('one', 2, "127.0.0.1 app.test\n"
-                               . "127.0.0.1 s1.test s2.test\n", 'app.test',
+                               . "127.0.0.1 s1.test s2.test s3.test\n",
+                     'app.test',
                      "--srv-host=_http._tcp.svc.test,s1.test,$c1_port,0,1",
-                     "--srv-host=_http._tcp.svc.test,s2.test,$c2_port,0,3");
+                     "--srv-host=_http._tcp.svc.test,s2.test,$c2_port,0,3",
+                     "--srv-host=_http._tcp.svc.test,s3.test,$c3_port,1,50");
+my $srv_hosts = "127.0.0.1 s1.test s2.test s3.test\n";
 
 $gw = $t->port('GW');
 
 $t->write_config(<<"EOF")->run();
+workers: 2
 listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
 admin: { address: "127.0.0.1:%%PORT_ADMIN%%" }
 resolver: { servers: ["127.0.0.1:$dns1->{port}"] }
@@ -264,9 +318,14 @@ upstreams:
     targets: [ "app.test:%%PORT_APP%%" ]
   svc:
     discovery: { dns_srv: _http._tcp.svc.test }
+  mix:
+    targets:
+      - { address: "127.0.0.1:%%PORT_C1%%", weight: 1 }
+      - { address: "s2.test:%%PORT_C2%%", weight: 3 }
 routes:
   - { name: app, match: { path: /app/ }, upstream: app }
   - { name: svc, match: { path: /svc/ }, upstream: svc }
+  - { name: mix, match: { path: /mix/ }, upstream: mix }
 EOF
 
 # The name was resolved at start: traffic goes to A, and /status shows the
@@ -287,8 +346,9 @@ ok((grep { $_ == $helper } $t->worker_pids)
 
 # ---- SRV discovery: ports and weights from the records -------------------
 
-# Two SRV records, weights 1 and 3, to two ports: smooth weighted round
-# robin sends about a quarter to C1 (one worker, so close to exact).
+# Smooth weighted round robin over weights 1 and 3 sends a quarter to C1
+# (near enough exactly: each of the two workers cycles through the
+# weights), nothing to the backup C3.
 my %codes = http_many(400, '/svc/x', port => $gw, concurrency => 4);
 is_deeply(\%codes, { 200 => 400 }, 'SRV upstream: 400 requests, all 200');
 my ($n1, $n2) = (scalar $c1->requests, scalar $c2->requests);
@@ -300,15 +360,35 @@ $st = $t->status // {};
 my %srv = map { ($_->{address} => $_->{weight}) }
           @{$st->{upstreams}{svc}{targets} // []};
 is_deeply(\%srv, { "127.0.0.1:$c1_port" => 1, "127.0.0.1:$c2_port" => 3 },
-          '/status: svc lists both SRV targets with their ports and weights')
+          '/status: svc lists the priority-0 SRV targets with their ports '
+          . 'and weights, not the backup')
     or diag explain $st->{upstreams};
+
+
+# A plain address and a name in one upstream: the name's addresses take
+# the weight of its target.
+%srv = map { ($_->{address} => $_->{weight}) }
+       @{$st->{upstreams}{mix}{targets} // []};
+is_deeply(\%srv, { "127.0.0.1:$c1_port" => 1, "127.0.0.1:$c2_port" => 3 },
+          '/status: mix lists the address and the resolved name, weighted')
+    or diag explain $st->{upstreams};
+%codes = http_many(40, '/mix/x', port => $gw, concurrency => 4);
+my $m1 = $c1->requests - $n1;
+my $m2 = $c2->requests - $n2;
+ok(($codes{200} // 0) == 40 && $m1 + $m2 == 40 && $m1 >= 6 && $m1 <= 14,
+   "mix: 40 requests split about 1:3 (C1 $m1, C2 $m2)")
+    or diag explain \%codes;
 
 
 # ---- a name followed within its TTL ----------------------------------------
 
-# app.test moves to 127.0.0.2; dnsmasq answers with TTL 2, so within the
-# TTL and a few seconds' margin every request goes to B.
-my $ttl = dns_move('one', "127.0.0.2 app.test\n127.0.0.1 s1.test s2.test\n",
+# A slow request is in flight on A when app.test moves to 127.0.0.2.
+# dnsmasq answers with TTL 2, so within the TTL and a few seconds' margin
+# every new request goes to B, while the one in flight completes on A.
+my $slow = http_get('/app/slow?delay=2500', port => $gw, timeout => 15,
+                    start => 1);
+my $ttl = dns_move('one', "127.0.0.2 app.test s2.test\n"
+                          . "127.0.0.1 s1.test s3.test\n",
                    'app.test', '127.0.0.2');
 note("dnsmasq now answers app.test 127.0.0.2 with TTL $ttl");
 my $took = wait_via('/app/x', 'b', 8);
@@ -321,6 +401,42 @@ is(scalar $back_a->requests, $a_before, 'A sees none of it');
 is_deeply(status_addrs('app'), ["127.0.0.2:$app_port"],
           '/status: app lists the new address only');
 
+my $r = eval { parse_response(http_end($slow, timeout => 10)) } // {};
+is(($r->{status} // 0) . ' ' . ($r->{headers}{'x-backend-id'} // ''), '200 a',
+   'the request in flight on the old address completed on A');
+my ($up, $idle);
+for (1 .. 20) {
+    $up = ($t->status // {})->{upstreams}{app} // {};
+    $idle = join ',', $up->{inflight} // '?',
+                      map { $_->{inflight} } @{$up->{targets} // []};
+    last if $idle eq '0,0';
+    sleep 0.1;
+}
+is($idle, '0,0', '/status: nothing left in flight on app')
+    or diag explain $up;
+
+# The host of an SRV record moved too (s2.test): the SRV upstream
+# follows the address of its target.
+my $srv_moved = [sort "127.0.0.1:$c1_port", "127.0.0.2:$c2_port"];
+ok(wait_addrs('svc', $srv_moved, 8),
+   'SRV: /status follows the new address of a target host')
+    or diag explain status_addrs('svc');
+
+# A name with two addresses gives two peers, both used (and s2.test is
+# back at 127.0.0.1).
+dns_move('one', "127.0.0.1 app.test\n127.0.0.2 app.test\n$srv_hosts",
+         'app.test', '127.0.0.1', '127.0.0.2');
+my $both = ["127.0.0.1:$app_port", "127.0.0.2:$app_port"];
+my $srv_both = [sort "127.0.0.1:$c1_port", "127.0.0.1:$c2_port"];
+ok(wait_addrs('app', $both, 8),
+   'app.test with two addresses: /status lists both')
+    or diag explain status_addrs('app');
+my $seen = tally('/app/x', 20);
+ok(keys %$seen == 2 && ($seen->{a} // 0) >= 5 && ($seen->{b} // 0) >= 5,
+   'and traffic goes to both A and B') or diag explain $seen;
+ok(wait_addrs('svc', $srv_both, 8), 'SRV: s2.test back at 127.0.0.1')
+    or diag explain status_addrs('svc');
+
 
 # ---- a failed lookup keeps the last good addresses -------------------------
 
@@ -329,34 +445,87 @@ is_deeply(status_addrs('app'), ["127.0.0.2:$app_port"],
 my $log_mark = length $t->error_log;
 my $killed_at = time;
 dns_stop('one');
-my $kept = qr/upstream "app": .*lookup failed.*keeping the last addresses/;
+my $kept = qr/\[warn\].*upstream "app": .*lookup failed.*keeping the last/;
 ok(wait_log_since($log_mark, $kept, 15),
    'error log: the lookup failed and the last addresses are kept')
     or diag log_since($log_mark);
 like(log_since($log_mark), qr/\[warn\].*upstream "svc": .*lookup failed/,
-     'the SRV lookup failure is logged too, at warn');
+     'the SRV lookup failure is logged too');
 sleep(3 - (time - $killed_at)) if time - $killed_at < 3;    # past TTL 2
-is_deeply(tally('/app/x', 20), { b => 20 },
-          'past the TTL with no DNS: all traffic still reaches B');
+$seen = tally('/app/x', 20);
+ok(keys %$seen == 2 && ($seen->{a} // 0) + ($seen->{b} // 0) == 20,
+   'past the TTL with no DNS: every request served, by A and B')
+    or diag explain $seen;
 my %svc = %{tally('/svc/x', 8)};
 is(($svc{c1} // 0) + ($svc{c2} // 0), 8,
    'past the TTL with no DNS: the SRV targets still serve')
     or diag explain \%svc;
-is_deeply(status_addrs('app'), ["127.0.0.2:$app_port"],
-          '/status: app still lists the last good address');
-is_deeply(status_addrs('svc'),
-          [sort "127.0.0.1:$c1_port", "127.0.0.1:$c2_port"],
+is_deeply(status_addrs('app'), $both,
+          '/status: app still lists the last good addresses');
+is_deeply(status_addrs('svc'), $srv_both,
           '/status: svc still lists both SRV targets');
+
+# DNS back (app.test now at 127.0.0.2 alone): the failed lookups were
+# retried, and the next answer is followed again.
+dns_restart($dns1, "127.0.0.2 app.test\n$srv_hosts");
+$took = wait_via_all('/app/x', 'b', 8);
+ok(defined $took, 'DNS back: the gateway follows app.test again')
+    or diag log_since($log_mark);
+is_deeply(status_addrs('app'), ["127.0.0.2:$app_port"],
+          '/status: app lists the new answer');
+
+# A reload onto a resolver that never answers: the SRV lookup times out
+# (3 s) and svc keeps the peers it has, with a warning.  app, now a plain
+# address, gets exactly that address: the old generation's helper, which
+# went on following app.test (at B) while the new generation loaded, must
+# not have the last word.
+my $hole = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                 Proto => 'udp') or die "udp: $@";
+my $hole_port = $hole->sockport;
+$log_mark = length $t->error_log;
+$t->write_config(<<"EOF")->reload;
+workers: 2
+listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
+admin: { address: "127.0.0.1:%%PORT_ADMIN%%" }
+resolver: { servers: ["127.0.0.1:$hole_port"] }
+upstreams:
+  app:
+    targets: [ "127.0.0.1:%%PORT_APP%%" ]
+  svc:
+    discovery: { dns_srv: _http._tcp.svc.test }
+routes:
+  - { name: app, match: { path: /app/ }, upstream: app }
+  - { name: svc, match: { path: /svc/ }, upstream: svc }
+EOF
+ok($t->wait_generation(2, 15), 'reload with DNS down: generation 2 runs')
+    or diag log_since($log_mark);
+like(log_since($log_mark),
+     qr/upstream "svc": cannot resolve "_http\._tcp\.svc\.test", keeping/,
+     'the reload warns that svc keeps its current peers');
+is_deeply(status_addrs('svc'), $srv_both,
+          'generation 2: svc still lists both SRV targets');
+%svc = %{tally('/svc/x', 8)};
+is(($svc{c1} // 0) + ($svc{c2} // 0), 8, 'generation 2: svc serves')
+    or diag explain \%svc;
+sleep 2;      # a round of the old generation's helper (TTL 2)
+is_deeply(status_addrs('app'), ["127.0.0.1:$app_port"],
+          'generation 2: app lists its one static address');
+is_deeply(tally('/app/x', 10), { a => 10 },
+          'generation 2: all app traffic goes to the static address');
 
 
 # ---- resolver.valid overrides a long TTL -----------------------------------
 
 # A second dnsmasq answers with TTL 3600.  Without `valid` the gateway
 # keeps the answer for its TTL; with `valid: 1s` it asks every second.
+# Next to val, `fixed` is a plain address.
 my $dns2 = dns_start('two', 3600, "127.0.0.1 val.test\n", 'val.test');
 
-sub val_config ($valid) {
-    my $v = $valid ? ", valid: $valid" : '';
+sub val_config (%o) {
+    my $v = $o{valid} ? ", valid: $o{valid}" : '';
+    my $fixed = $o{fixed} // '127.0.0.1';
+    my $ghost = $o{ghost} ? qq{  ghost:\n    targets: [ "$o{ghost}:80" ]\n}
+                          : '';
     return <<"EOF";
 listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
 admin: { address: "127.0.0.1:%%PORT_ADMIN%%" }
@@ -364,31 +533,54 @@ resolver: { servers: ["127.0.0.1:$dns2->{port}"]$v }
 upstreams:
   val:
     targets: [ "val.test:%%PORT_APP%%" ]
+  fixed:
+    targets: [ "$fixed:%%PORT_APP%%" ]
+$ghost
 routes:
   - { name: val, match: { path: /val/ }, upstream: val }
+  - { name: fixed, match: { path: /fixed/ }, upstream: fixed }
 EOF
 }
 
-# Generation 2, no `valid`: resolved at load to A (the old generation
+# Generation 3, no `valid`: resolved at load to A (the old generation
 # has no /val/ route, so the first 200 comes from the new one).
-$t->write_config(val_config(''))->reload;
-ok($t->wait_generation(2, 10) && defined wait_via('/val/x', 'a', 5),
-   'reload to generation 2: val.test resolved at load, A serves');
+$t->write_config(val_config())->reload;
+ok($t->wait_generation(3, 10) && defined wait_via('/val/x', 'a', 5),
+   'reload to generation 3: val.test resolved at load, A serves');
 
-# Past the helper's first round, move val.test: the TTL of 3600 s holds
-# the old answer, so three seconds later A still gets everything.
+# Past the helper's first round (1 s after it starts), move val.test: the
+# TTL of 3600 s holds the old answer, so seconds later A still gets all.
 sleep 2;
 $ttl = dns_move('two', "127.0.0.2 val.test\n", 'val.test', '127.0.0.2');
-cmp_ok($ttl, '>', 1000, 'dnsmasq two answers with a long TTL');
-sleep 3;
+die "setup: dnsmasq two answers with TTL $ttl\n" if $ttl < 1000;
+sleep 2.5;
 is_deeply(tally('/val/x', 10), { a => 10 },
           'without valid, the answer is kept for its TTL');
 
-# Generation 3 with `valid: 1s` resolves at load (to B), then follows a
+# A reload that fails on a name that does not resolve changes nothing:
+# not the address of `fixed` (127.0.0.2 in the rejected config), not val
+# (whose name now resolves to 127.0.0.2).
+$log_mark = length $t->error_log;
+$t->write_config(val_config(fixed => '127.0.0.2', ghost => 'nowhere.test'))
+  ->reload;
+ok(wait_log_since($log_mark, qr/reload failed, keeping generation 3/, 10),
+   'a config with an unresolvable new name: reload failed')
+    or diag log_since($log_mark);
+like(log_since($log_mark), qr/cannot resolve "nowhere\.test"/,
+     '...because nowhere.test cannot be resolved');
+is_deeply(tally('/fixed/x', 5), { a => 5 },
+          'after the failed reload, fixed still goes to its address');
+is_deeply(tally('/val/x', 5), { a => 5 },
+          'after the failed reload, val still goes to its last answer');
+is_deeply([status_addrs('fixed'), status_addrs('val')],
+          [["127.0.0.1:$app_port"], ["127.0.0.1:$app_port"]],
+          '/status: fixed and val unchanged by the failed reload');
+
+# Generation 4 with `valid: 1s` resolves at load (to B), then follows a
 # move back to 127.0.0.1 within about a second, whatever the TTL says.
-$t->write_config(val_config('1s'))->reload;
-ok($t->wait_generation(3, 10) && defined wait_via('/val/x', 'b', 5),
-   'reload to generation 3: val.test resolved at load to B');
+$t->write_config(val_config(valid => '1s'))->reload;
+ok($t->wait_generation(4, 10) && defined wait_via('/val/x', 'b', 5),
+   'reload to generation 4: val.test resolved at load to B');
 dns_move('two', "127.0.0.1 val.test\n", 'val.test', '127.0.0.1');
 $took = wait_via('/val/x', 'a', 5);
 ok(defined $took, 'valid: 1s follows the move despite a TTL of 3600 s')
@@ -398,9 +590,24 @@ is_deeply(tally('/val/x', 10), { a => 10 }, 'then all traffic goes to A');
 is_deeply(status_addrs('val'), ["127.0.0.1:$app_port"],
           '/status: val lists 127.0.0.1:APP');
 $st = $t->status // {};
-ok(($st->{helper} // 0) > 0 && $st->{helper} != $helper,
-   'generation 3 has its own helper process');
-like($t->error_log, qr/reload generation 3 ok/, 'reload generation 3 ok');
+my $helper4 = $st->{helper} // 0;
+ok($helper4 > 0 && $helper4 != $helper,
+   'generation 4 has its own helper process');
+
+# A helper that dies is respawned, and the new one goes on following.
+$t->allow_alerts(qr/worker $helper4 exited on signal 9/);
+kill 'KILL', $helper4;
+my $deadline = time + 5;
+my $helper5 = 0;
+while (time < $deadline) {
+    $helper5 = ($t->status // {})->{helper} // 0;
+    last if $helper5 && $helper5 != $helper4;
+    sleep 0.1;
+}
+ok($helper5 && $helper5 != $helper4, 'a killed helper is respawned');
+dns_move('two', "127.0.0.2 val.test\n", 'val.test', '127.0.0.2');
+ok(defined wait_via('/val/x', 'b', 6),
+   'the respawned helper follows the next move');
 
 
 # ---- a name that does not resolve at start ---------------------------------
@@ -418,7 +625,7 @@ upstreams:
 routes:
   - { name: ghost, match: { path: / }, upstream: ghost }
 EOF
-ok(!dns_a($dns2->{port}, 'nowhere.test'), 'nowhere.test does not resolve');
+die "setup: nowhere.test resolves\n" if dns_a($dns2->{port}, 'nowhere.test');
 my ($rc, $out) = run_cmd(15, $t2->binary, '-t', '-p', $t2->testdir,
                          '-c', $t2->config_path);
 is($rc, 0, '-t with an unresolvable upstream name exits 0') or diag $out;
@@ -429,6 +636,4 @@ like($why, qr/upstream "ghost": cannot resolve "nowhere\.test"/,
      'the error names the upstream and the name') or diag $why;
 
 # The first gateway never noticed.
-is(via('/val/x'), 'a', 'the running gateway still serves');
-is_deeply(status_addrs('val'), ["127.0.0.1:$app_port"],
-          '...from the address it resolved');
+is(via('/val/x'), 'b', 'the running gateway still serves');
