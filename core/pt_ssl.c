@@ -800,15 +800,16 @@ pt_ssl_session_get(pt_connection_t *c)
 
     sc = c->ssl;
 
-    if (sc == NULL || sc->session == NULL) {
+    if (sc == NULL || sc->session == NULL
+        || !SSL_SESSION_is_resumable(sc->session))
+    {
         return NULL;
     }
 
-    if (!SSL_SESSION_up_ref(sc->session)) {
-        return NULL;
-    }
-
-    return sc->session;
+    /* A copy: OpenSSL marks the connection's own session object not
+     * resumable when the connection is freed without a close_notify sent
+     * (a peer that closed first, say), which would spoil the one kept. */
+    return SSL_SESSION_dup(sc->session);
 }
 
 
