@@ -529,7 +529,8 @@ test_async(pt_resolver_t *res)
     is_int(r.status, PT_ERROR, "unknown: PT_ERROR");
     is_int(r.n, 0, "unknown: no addresses");
     ok(r.addrs_null, "unknown: addrs NULL");
-    ok(pt_monotonic_msec() - start < 500, "unknown: answered quickly");
+    /* Upper bounds only rule out a hang: the machine may be busy. */
+    ok(pt_monotonic_msec() - start < 3000, "unknown: answered, no hang");
 
     /* SRV */
     memset(&r, 0, sizeof(r));
@@ -829,7 +830,7 @@ test_sync(pt_resolver_conf_t *conf, pt_resolver_conf_t *hole)
     took = pt_monotonic_msec() - start;
     is_int(rc, PT_ERROR, "sync silent server: PT_ERROR");
     ok(addrs == NULL && n == 0, "sync silent server: no addresses");
-    ok(took >= 450 && took <= 1000, "sync silent server: gave up after "
+    ok(took >= 450 && took <= 3000, "sync silent server: gave up after "
        "the timeout (%lu ms)", (unsigned long) took);
 
     /* Nothing listens on the port at all. */
@@ -840,7 +841,7 @@ test_sync(pt_resolver_conf_t *conf, pt_resolver_conf_t *hole)
                                   500);
     took = pt_monotonic_msec() - start;
     is_int(rc, PT_ERROR, "sync closed port: PT_ERROR");
-    ok(took <= 1000, "sync closed port: within ~1s (%lu ms)",
+    ok(took <= 3000, "sync closed port: no hang (%lu ms)",
        (unsigned long) took);
 
     /* A server given as a name is a configuration error. */
@@ -879,11 +880,11 @@ test_failover(void)
     memset(&r, 0, sizeof(r));
     start = pt_monotonic_msec();
     (void) pt_resolver_resolve(res, "b.test", 80, 0, on_result, &r);
-    run_until(&r, 3000);
+    run_until(&r, 6000);
     took = pt_monotonic_msec() - start;
 
     is_int(r.status, PT_OK, "failover: answered by the second server");
-    ok(took >= 900 && took < 2500, "failover: after the first try timed "
+    ok(took >= 900 && took < 6000, "failover: after the first try timed "
        "out (%lu ms)", (unsigned long) took);
 
     pt_resolver_destroy(res);
