@@ -1,7 +1,7 @@
 # scripts/objs.mk: the build rules configure appends to objs/Makefile.
 # Variables CC, B, CFLAGS, LDFLAGS, LIBS and MODULE_OBJS come before it.
 
-CORE_SRCS := $(filter-out core/portico.c,$(wildcard core/*.c))
+CORE_SRCS := $(filter-out core/portico.c,$(wildcard core/*.c core/*/*.c))
 CORE_OBJS := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRCS))
 MAIN_OBJ  := $(B)/core/portico.o
 GEN_OBJS  := $(B)/pt_modules.o
