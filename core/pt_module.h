@@ -17,7 +17,7 @@
 #include "pt_core.h"
 
 
-#define PT_MODULE_ABI        1
+#define PT_MODULE_ABI        2
 
 /* Scopes a key may appear in (pt_command_t.flags) ... */
 #define PT_CONF_GLOBAL       0x0001
@@ -72,6 +72,9 @@ struct pt_module_s {
     int    (*merge_conf)(pt_conf_t *cf, void *parent, void *child);
     int    (*validate)(pt_conf_t *cf, void *conf);
     int    (*postconfig)(pt_conf_t *cf);
+    /* After every module's postconfig: build what the registrations of
+     * all modules make (the http module sorts the phase engine). */
+    int    (*init_conf)(pt_conf_t *cf);
 
     /* Processes. */
     int    (*init_master)(pt_cycle_t *cycle);   /* after zones, pre-fork  */
@@ -81,7 +84,7 @@ struct pt_module_s {
 
     /* The helper process: one per generation, for work that must happen
      * once for the whole gateway (health probes, DNS), started when a
-     * module asks for it with pt_helper_request() in postconfig. */
+     * module asks for it with pt_cycle_request_helper() in postconfig. */
     int    (*init_helper)(pt_cycle_t *cycle);
     void   (*exit_helper)(pt_cycle_t *cycle);
 };

@@ -6,7 +6,6 @@
 #include <pcre2.h>
 
 #include "pt_regex.h"
-#include "pt_cycle.h"
 #include "pt_log.h"
 
 

@@ -4,7 +4,6 @@
  */
 
 #include "pt_core_module.h"
-#include "pt_process.h"
 #include "pt_string.h"
 #include "pt_time.h"
 
@@ -21,6 +20,10 @@ static int pt_core_set_shm(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 static int pt_core_postconfig(pt_conf_t *cf);
 static int pt_core_shm_init(pt_shm_zone_t *zone, void *old_data);
+
+
+pt_core_shm_t  *pt_core_shm;
+pt_proc_shm_t  *pt_proc_self;
 
 
 static const pt_command_t  pt_core_commands[] = {
@@ -271,4 +274,26 @@ pt_core_shm_init(pt_shm_zone_t *zone, void *old_data)
     pt_core_shm = sh;
 
     return PT_OK;
+}
+
+
+uint64_t
+pt_core_requests_total(void)
+{
+    uint64_t   n;
+    pt_uint_t  i;
+
+    if (pt_core_shm == NULL) {
+        return 0;
+    }
+
+    n = pt_core_shm->requests_retired;
+
+    for (i = 0; i < PT_MAX_PROCESSES; i++) {
+        if (pt_core_shm->procs[i].pid) {
+            n += pt_core_shm->procs[i].requests;
+        }
+    }
+
+    return n;
 }

@@ -8,7 +8,6 @@
 
 #include "pt_cycle.h"
 #include "pt_core_module.h"
-#include "pt_http.h"
 #include "pt_string.h"
 #include "pt_time.h"
 
@@ -73,6 +72,8 @@ pt_cycle_init(pt_cycle_t *old, const char *conf_file, const char *prefix,
     memset(&cf, 0, sizeof(pt_conf_t));
     cf.cycle = cycle;
     cf.pool = pool;
+    cf.conf_file = cycle->conf_file;
+    cf.prefix = cycle->prefix;
     cf.test_only = test_only ? 1 : 0;
 
     if (pt_array_init(&cf.errors, pool, 4, sizeof(pt_str_t)) != PT_OK) {
@@ -232,8 +233,15 @@ pt_cycle_parse(pt_conf_t *cf, const char *conf_file)
         (void) pt_shm_zones_size(cf);
     }
 
-    if (cf->errors.nelts == 0 && pt_http_build_engine(cf) != PT_OK) {
-        (void) pt_conf_error(cf, NULL, "cannot build the phase engine");
+    for (m = 0; pt_modules[m] && cf->errors.nelts == 0; m++) {
+        if (pt_modules[m]->init_conf
+            && pt_modules[m]->init_conf(cf) != PT_OK
+            && cf->errors.nelts == 0)
+        {
+            (void) pt_conf_error(cf, NULL, "module \"%s\" failed to "
+                                 "finish its configuration",
+                                 pt_modules[m]->name);
+        }
     }
 
     return cf->errors.nelts ? PT_ERROR : PT_OK;
@@ -262,6 +270,13 @@ pt_cycle_report(pt_conf_t *cf, int level)
         pt_log_error(level, NULL, 0, "too many errors, stopped after %d",
                      PT_CONF_MAX_ERRORS);
     }
+}
+
+
+void
+pt_cycle_request_helper(pt_conf_t *cf)
+{
+    cf->cycle->helper = 1;
 }
 
 
@@ -409,7 +424,7 @@ pt_cycle_open_listeners(pt_cycle_t *cycle, pt_cycle_t *old)
             continue;
         }
 
-        if (pt_open_listening_socket(&ls[i]) != PT_OK) {
+        if (pt_open_listening_socket(&ls[i], pt_cycle_fatal_level) != PT_OK) {
             return PT_ERROR;
         }
     }

@@ -74,6 +74,12 @@ struct pt_cycle_s {
 
     uint64_t          generation;
     pt_msec_t         loaded_at;     /* epoch ms                         */
+
+    /* What the process code needs from the modules' settings, filled in
+     * by their postconfig so that it never reads a module's config. */
+    pt_uint_t         max_connections;   /* client connections a worker
+                                            serves at once               */
+    pt_msec_t         graceful_timeout;  /* longest drain                */
     unsigned          helper:1;      /* a module asked for the helper    */
 };
 
@@ -97,6 +103,10 @@ void pt_cycle_free(pt_cycle_t *cycle, pt_cycle_t *keep);
 /* Close the listening sockets of cycle that keep (may be NULL) does not
  * share. */
 void pt_cycle_close_listeners(pt_cycle_t *cycle, pt_cycle_t *keep);
+
+/* Ask, in postconfig, for the helper process to run this generation
+ * (see pt_module_t.init_helper). */
+void pt_cycle_request_helper(pt_conf_t *cf);
 
 /* Register a scope (see pt_conf_scope_t). */
 int pt_conf_scope_add(pt_conf_t *cf, pt_conf_level_e level, void *object,

@@ -14,6 +14,7 @@
 
 pt_uint_t  pt_connections_active;
 pt_uint_t  pt_connections_idle;
+unsigned   pt_exiting;
 pt_uint_t  pt_connections_max;
 
 static pt_connection_t  *pt_conns;
@@ -76,7 +77,7 @@ pt_get_connection(int fd)
 
     if (pt_free_conns == NULL) {
         /* Idle keep-alive connections give their slots to new work. */
-        pt_close_idle_connections();
+        pt_close_idle_connections(PT_REUSE_BATCH);
     }
 
     c = pt_free_conns;
@@ -104,6 +105,7 @@ pt_get_connection(int fd)
     c->recv = pt_unix_recv;
     c->send_chain = pt_unix_send_chain;
     pt_queue_init(&c->queue);
+    pt_queue_init(&c->reuse);
 
     rev->instance = !instance;
     wev->instance = !instance;
@@ -178,29 +180,31 @@ void
 pt_reusable_connection(pt_connection_t *c, int reusable)
 {
     if (c->reusable) {
-        pt_queue_remove(&c->queue);
+        pt_queue_remove(&c->reuse);
     }
 
     c->reusable = reusable ? 1 : 0;
 
     if (reusable) {
-        pt_queue_insert_head(&pt_reusable, &c->queue);
+        pt_queue_insert_head(&pt_reusable, &c->reuse);
     }
 }
 
 
 void
-pt_close_idle_connections(void)
+pt_close_idle_connections(pt_uint_t max)
 {
-    int               n;
+    pt_uint_t         n;
     pt_queue_t       *q;
     pt_connection_t  *c;
 
     /* Oldest first; each handler closes its connection (or, when a
-     * request is already waiting in it, serves it with close set). */
-    for (n = 0; n < 1024 && !pt_queue_empty(&pt_reusable); n++) {
+     * request is already waiting in it, serves it with close set). Every
+     * turn takes one connection off the list, so the loop ends. */
+    for (n = 0; (max == 0 || n < max) && !pt_queue_empty(&pt_reusable); n++)
+    {
         q = pt_queue_last(&pt_reusable);
-        c = pt_queue_data(q, pt_connection_t, queue);
+        c = pt_queue_data(q, pt_connection_t, reuse);
         pt_reusable_connection(c, 0);
         c->close = 1;
         c->read->handler(c->read);

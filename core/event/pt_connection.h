@@ -55,8 +55,9 @@ struct pt_connection_s {
 
     pt_buf_t           *buffer;     /* read buffer (protocol decides)    */
 
-    pt_queue_t          queue;      /* reusable connections, or keep-alive
-                                       pools for upstream connections     */
+    pt_queue_t          queue;      /* the owner's list (an upstream
+                                       peer's keep-alive pool)            */
+    pt_queue_t          reuse;      /* the reusable list, while reusable  */
     uint64_t            number;     /* serial, for logs                  */
     uint64_t            requests;
     uint64_t            sent;       /* bytes written                     */
@@ -88,11 +89,14 @@ pt_connection_t *pt_get_connection(int fd);
  * The pool is the owner's to destroy. */
 void pt_close_connection(pt_connection_t *c);
 
-/* Mark a connection idle-and-closable: when slots run out, or when the
- * worker drains, such connections are closed first via their read
- * handler with c->close set. */
+/* Mark a connection idle-and-closable (a client between requests, an
+ * upstream connection in a keep-alive pool): when slots run out, or when
+ * the process drains, such connections are closed, oldest first, through
+ * their read handler with c->close set. max 0 closes them all. */
 void pt_reusable_connection(pt_connection_t *c, int reusable);
-void pt_close_idle_connections(void);
+void pt_close_idle_connections(pt_uint_t max);
+
+#define PT_REUSE_BATCH  1024
 
 /* Plain socket I/O: recv returns bytes, 0 at EOF, PT_AGAIN or PT_ERROR and
  * keeps read->ready/eof/error up to date. send_chain writes up to limit
@@ -108,7 +112,8 @@ size_t pt_sock_ntop(const struct sockaddr *sa, char *text, size_t len,
 
 
 /* Listening sockets (pt_listen.c). */
-int pt_open_listening_socket(pt_listening_t *ls);
+/* Errors are logged at `level`: fatal at start, not on a reload. */
+int pt_open_listening_socket(pt_listening_t *ls, int level);
 void pt_close_listening_socket(pt_listening_t *ls);
 /* In a worker: take event slots for the cycle's listeners and start (or
  * stop) accepting on them. */
@@ -123,6 +128,10 @@ void pt_event_accept(pt_event_t *ev);
 extern pt_uint_t  pt_connections_active;   /* client connections open     */
 extern pt_uint_t  pt_connections_idle;     /* of those, between requests  */
 extern pt_uint_t  pt_connections_max;      /* limits.max_connections      */
+
+/* The process drains (QUIT, or an old generation after a reload): no new
+ * connections, no keep-alive, idle connections closed. */
+extern unsigned   pt_exiting;
 
 
 #endif /* PT_CONNECTION_H */

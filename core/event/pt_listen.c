@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 
 #include "pt_connection.h"
-#include "pt_cycle.h"
 #include "pt_log.h"
 #include "pt_palloc.h"
 #include "pt_time.h"
@@ -33,21 +32,21 @@ static pt_event_t        pt_emfile_event;
 
 
 int
-pt_open_listening_socket(pt_listening_t *ls)
+pt_open_listening_socket(pt_listening_t *ls, int level)
 {
     int  fd, on;
 
     fd = socket(ls->addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK
                 | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        pt_log_error(pt_cycle_fatal_level, NULL, errno, "socket() for %s failed",
+        pt_log_error(level, NULL, errno, "socket() for %s failed",
                      ls->addr.text);
         return PT_ERROR;
     }
 
     on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0) {
-        pt_log_error(pt_cycle_fatal_level, NULL, errno,
+        pt_log_error(level, NULL, errno,
                      "setsockopt(SO_REUSEADDR) for %s failed", ls->addr.text);
         goto failed;
     }
@@ -55,7 +54,7 @@ pt_open_listening_socket(pt_listening_t *ls)
     if (ls->addr.sa.ss_family == AF_INET6) {
         /* "[::]:80" means IPv6 only; listen on "0.0.0.0:80" too for v4. */
         if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) {
-            pt_log_error(pt_cycle_fatal_level, NULL, errno,
+            pt_log_error(level, NULL, errno,
                          "setsockopt(IPV6_V6ONLY) for %s failed",
                          ls->addr.text);
             goto failed;
@@ -63,13 +62,13 @@ pt_open_listening_socket(pt_listening_t *ls)
     }
 
     if (bind(fd, (struct sockaddr *) &ls->addr.sa, ls->addr.socklen) < 0) {
-        pt_log_error(pt_cycle_fatal_level, NULL, errno, "bind() to %s failed",
+        pt_log_error(level, NULL, errno, "bind() to %s failed",
                      ls->addr.text);
         goto failed;
     }
 
     if (listen(fd, ls->backlog) < 0) {
-        pt_log_error(pt_cycle_fatal_level, NULL, errno, "listen() on %s failed",
+        pt_log_error(level, NULL, errno, "listen() on %s failed",
                      ls->addr.text);
         goto failed;
     }

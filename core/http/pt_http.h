@@ -230,8 +230,6 @@ extern pt_module_t  pt_http_module;
 #define pt_http_route_conf(r, m) \
     ((r)->route ? (r)->route->conf[(m).index] : NULL)
 
-pt_msec_t pt_http_graceful_timeout(pt_cycle_t *cycle);
-pt_uint_t pt_http_max_connections(pt_cycle_t *cycle);
 
 
 /* Registration, in postconfig. Lower priority numbers run first within a
@@ -247,7 +245,8 @@ int pt_http_header_filter_add(pt_conf_t *cf, pt_http_header_filter_pt f,
 int pt_http_body_filter_add(pt_conf_t *cf, pt_http_body_filter_pt f,
     int prio, pt_module_t *m);
 
-/* Sort the registrations into the engine (after every postconfig). */
+/* Sort the registrations into the engine (the http module's init_conf,
+ * after every module's postconfig). */
 int pt_http_build_engine(pt_conf_t *cf);
 
 /* Print the phase table (portico -V). */

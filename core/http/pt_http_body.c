@@ -9,7 +9,6 @@
  */
 
 #include "pt_http.h"
-#include "pt_process.h"
 
 
 #define PT_HTTP_CHUNKED_RAW    16384

@@ -68,6 +68,7 @@ pt_module_t  pt_http_module = {
     .merge_conf = pt_http_merge_conf,
     .validate = pt_http_validate,
     .postconfig = pt_http_postconfig,
+    .init_conf = pt_http_build_engine,
 };
 
 
@@ -689,6 +690,10 @@ pt_http_postconfig(pt_conf_t *cf)
     hmcf = pt_http_main_conf(cf->cycle);
     hl = hmcf->listens.elts;
 
+    /* The process code sizes workers and drains by these. */
+    cf->cycle->max_connections = (pt_uint_t) hmcf->max_connections;
+    cf->cycle->graceful_timeout = hmcf->graceful_timeout;
+
     for (i = 0; i < hmcf->listens.nelts; i++) {
         ls = pt_array_push(&cf->cycle->listening);
         if (ls == NULL) {
@@ -724,16 +729,3 @@ pt_http_postconfig(pt_conf_t *cf)
     return PT_OK;
 }
 
-
-pt_msec_t
-pt_http_graceful_timeout(pt_cycle_t *cycle)
-{
-    return pt_http_main_conf(cycle)->graceful_timeout;
-}
-
-
-pt_uint_t
-pt_http_max_connections(pt_cycle_t *cycle)
-{
-    return (pt_uint_t) pt_http_main_conf(cycle)->max_connections;
-}

@@ -8,7 +8,6 @@
  */
 
 #include "pt_http.h"
-#include "pt_process.h"
 #include "pt_string.h"
 #include "pt_time.h"
 
@@ -136,7 +135,7 @@ pt_http_send_header(pt_http_request_t *r)
         }
     }
 
-    if (c->close || pt_worker_exiting) {
+    if (c->close || pt_exiting) {
         r->keepalive = 0;
     }
 

@@ -12,7 +12,7 @@
 
 #include "pt_http.h"
 #include "pt_http_path.h"
-#include "pt_process.h"
+#include "pt_core_module.h"
 #include "pt_string.h"
 #include "pt_time.h"
 
@@ -844,7 +844,7 @@ pt_http_request_done(pt_http_request_t *r)
         pt_proc_self->requests++;
     }
 
-    if (!r->keepalive || c->close || pt_worker_exiting || r->error) {
+    if (!r->keepalive || c->close || pt_exiting || r->error) {
         if (!r->body.done) {
             pt_http_free_request(r);
             pt_http_lingering_close(c);

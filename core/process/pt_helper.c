@@ -20,13 +20,6 @@
 static unsigned  pt_helper_stop;
 
 
-void
-pt_helper_request(pt_conf_t *cf)
-{
-    cf->cycle->helper = 1;
-}
-
-
 static void
 pt_helper_signal(pt_event_t *ev)
 {

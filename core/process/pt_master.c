@@ -18,7 +18,6 @@
 #include "pt_process.h"
 #include "pt_core_module.h"
 #include "pt_connection.h"
-#include "pt_http.h"
 #include "pt_string.h"
 #include "pt_time.h"
 
@@ -171,7 +170,7 @@ pt_master_run(const char *conf_file, const char *prefix)
                     pt_log_error(PT_LOG_NOTICE, NULL, 0, "graceful shutdown");
                     pt_quitting = 1;
                     pt_kill_at = pt_current_msec
-                        + pt_http_graceful_timeout(pt_cycle) + 5000;
+                        + pt_cycle->graceful_timeout + 5000;
                     if (pt_pending) {
                         pt_master_rollback("shutting down");
                     }
@@ -349,11 +348,11 @@ pt_master_spawn(pt_cycle_t *cycle, pt_uint_t index)
 
         /* The other generation's sockets are not this worker's to hold:
          * a listener dropped from the config must really close. */
-        pt_worker_close_listeners(cycle == pt_cycle ? pt_pending : pt_cycle,
+        pt_process_close_listeners(cycle == pt_cycle ? pt_pending : pt_cycle,
                                   cycle);
 
         if (index == PT_HELPER_INDEX) {
-            pt_worker_close_listeners(cycle, NULL);
+            pt_process_close_listeners(cycle, NULL);
             pt_helper_run(cycle, slot, pt_ready_pipe[1]);
         }
 
@@ -715,57 +714,4 @@ pt_master_rollback(const char *why)
         __atomic_add_fetch(&pt_core_shm->reloads_failed, 1,
                            __ATOMIC_RELAXED);
     }
-}
-
-
-int
-pt_pid_file_write(const char *path)
-{
-    int      fd;
-    char     buf[32];
-    ssize_t  n;
-    size_t   len;
-
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        pt_log_error(PT_LOG_EMERG, NULL, errno, "cannot open pid file "
-                     "\"%s\"", path);
-        return PT_ERROR;
-    }
-
-    len = (size_t) snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
-    n = write(fd, buf, len);
-    close(fd);
-
-    return n == (ssize_t) len ? PT_OK : PT_ERROR;
-}
-
-
-pid_t
-pt_pid_file_read(const char *path)
-{
-    int      fd;
-    char     buf[32];
-    ssize_t  n;
-    int64_t  pid;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-
-    if (n <= 0) {
-        return -1;
-    }
-
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) {
-        n--;
-    }
-
-    pid = pt_atoi(buf, (size_t) n, INT32_MAX);
-
-    return pid > 0 ? (pid_t) pid : -1;
 }

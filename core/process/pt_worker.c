@@ -11,21 +11,11 @@
 #include <sys/signalfd.h>
 
 #include "pt_process.h"
+#include "pt_core_module.h"
 #include "pt_connection.h"
-#include "pt_http.h"
-#include "pt_upstream.h"
-#include "pt_random.h"
-#include "pt_time.h"
 
-
-pt_core_shm_t  *pt_core_shm;
-pt_proc_shm_t  *pt_proc_self;
-pid_t           pt_pid;
-unsigned        pt_process_is_worker;
-unsigned        pt_worker_exiting;
 
 static unsigned         pt_worker_terminate;
-static pt_connection_t *pt_signal_conn;
 static pt_event_t       pt_drain_timer;
 static pt_event_t       pt_stats_timer;
 
@@ -43,17 +33,18 @@ pt_worker_drain_timeout(pt_event_t *ev)
 static void
 pt_worker_start_drain(void)
 {
-    if (pt_worker_exiting) {
+    if (pt_exiting) {
         return;
     }
 
-    pt_worker_exiting = 1;
+    /* Idle connections, client and upstream alike, sit on the reusable
+     * list: closing them is all a drain needs to know about them. */
+    pt_exiting = 1;
     pt_accept_close();
-    pt_close_idle_connections();
-    pt_upstream_close_idle(pt_cycle);
+    pt_close_idle_connections(0);
 
     pt_drain_timer.handler = pt_worker_drain_timeout;
-    pt_timer_add(&pt_drain_timer, pt_http_graceful_timeout(pt_cycle));
+    pt_timer_add(&pt_drain_timer, pt_cycle->graceful_timeout);
 }
 
 
@@ -102,105 +93,12 @@ pt_worker_stats(pt_event_t *ev)
 
 
 void
-pt_process_signals(sigset_t *set)
-{
-    sigemptyset(set);
-    sigaddset(set, SIGHUP);
-    sigaddset(set, SIGQUIT);
-    sigaddset(set, SIGTERM);
-    sigaddset(set, SIGINT);
-    sigaddset(set, SIGUSR1);
-    sigaddset(set, SIGUSR2);
-    sigaddset(set, SIGWINCH);
-}
-
-
-static int
-pt_process_setup_signals(pt_event_handler_pt handler)
-{
-    int       fd;
-    sigset_t  set;
-
-    pt_process_signals(&set);
-
-    /* The mask is inherited from the master; the signalfd is ours. */
-    fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd < 0) {
-        pt_log_error(PT_LOG_EMERG, NULL, errno, "signalfd() failed");
-        return PT_ERROR;
-    }
-
-    pt_signal_conn = pt_get_connection(fd);
-    if (pt_signal_conn == NULL) {
-        close(fd);
-        return PT_ERROR;
-    }
-
-    pt_signal_conn->read->handler = handler;
-
-    return pt_event_add_fd(pt_signal_conn);
-}
-
-
-int
-pt_process_child_init(pt_cycle_t *cycle, pt_uint_t slot, pt_uint_t nconns,
-    pt_event_handler_pt on_signal)
-{
-    sigset_t  chld;
-
-    pt_pid = getpid();
-    pt_cycle = cycle;
-    pt_log_current = cycle->log;
-
-    pt_shmtx_set_pid(pt_pid);
-    pt_random_seed();
-
-    /* Children's deaths are the master's business. */
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    sigprocmask(SIG_UNBLOCK, &chld, NULL);
-
-    if (pt_core_shm) {
-        pt_proc_self = &pt_core_shm->procs[slot];
-        pt_proc_self->pid = pt_pid;
-        pt_proc_self->generation = (uint32_t) cycle->generation;
-    }
-
-    if (pt_connections_init(nconns) != PT_OK
-        || pt_event_init(512) != PT_OK
-        || pt_process_setup_signals(on_signal) != PT_OK)
-    {
-        return PT_ERROR;
-    }
-
-    return PT_OK;
-}
-
-
-void
-pt_process_ready(int ready_fd)
-{
-    pid_t    pid;
-    ssize_t  n;
-
-    pid = pt_pid;
-
-    do {
-        n = write(ready_fd, &pid, sizeof(pid));
-    } while (n < 0 && errno == EINTR);
-
-    close(ready_fd);
-}
-
-
-void
 pt_worker_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
 {
     pt_uint_t        m;
     pt_listening_t  *ls;
 
-    pt_process_is_worker = 1;
-    pt_connections_max = pt_http_max_connections(cycle);
+    pt_connections_max = cycle->max_connections;
 
     /* Client connections, as many upstream ones, and a few for listeners
      * and the signalfd. */
@@ -239,7 +137,7 @@ pt_worker_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
             break;
         }
 
-        if (pt_worker_exiting && pt_connections_active == 0) {
+        if (pt_exiting && pt_connections_active == 0) {
             break;
         }
     }
@@ -256,46 +154,4 @@ pt_worker_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
     }
 
     exit(0);
-}
-
-
-void
-pt_worker_close_listeners(pt_cycle_t *other, pt_cycle_t *own)
-{
-    size_t           i;
-    pt_listening_t  *ls;
-
-    if (other == NULL || other == own) {
-        return;
-    }
-
-    ls = other->listening.elts;
-
-    for (i = 0; i < other->listening.nelts; i++) {
-        if (ls[i].fd != -1 && pt_cycle_find_listener(own, &ls[i]) == NULL) {
-            close(ls[i].fd);
-        }
-    }
-}
-
-
-uint64_t
-pt_core_requests_total(void)
-{
-    uint64_t   n;
-    pt_uint_t  i;
-
-    if (pt_core_shm == NULL) {
-        return 0;
-    }
-
-    n = pt_core_shm->requests_retired;
-
-    for (i = 0; i < PT_MAX_PROCESSES; i++) {
-        if (pt_core_shm->procs[i].pid) {
-            n += pt_core_shm->procs[i].requests;
-        }
-    }
-
-    return n;
 }

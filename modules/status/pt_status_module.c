@@ -7,7 +7,7 @@
  */
 
 #include "pt_http.h"
-#include "pt_process.h"
+#include "pt_core_module.h"
 #include "pt_string.h"
 #include "pt_time.h"
 #include "pt_upstream.h"
