@@ -55,6 +55,7 @@ upstreams:
       - { address: "127.0.0.1:@@R1@@", weight: 10 }
       - { address: "127.0.0.1:%%PORT_OK%%", weight: 1 }
     retries: 2
+    health: { passive: off }     # keep picking the refusing target
   cut:
     targets: [ "127.0.0.1:%%PORT_C1%%", "127.0.0.1:%%PORT_C2%%" ]
     retries: 2

@@ -4,7 +4,6 @@
  */
 
 #include "pt_conf.h"
-#include "pt_cycle.h"
 #include "pt_log.h"
 #include "pt_string.h"
 
@@ -39,7 +38,7 @@ pt_conf_error(pt_conf_t *cf, pt_yaml_node_t *node, const char *fmt, ...)
                               node->line, node->col, msg);
     } else {
         e->data = pt_psprintf(cf->pool, &e->len, "%s: %s",
-                              cf->cycle->conf_file.data, msg);
+                              cf->conf_file.data, msg);
     }
 
     if (e->data == NULL) {
@@ -175,16 +174,126 @@ pt_conf_find_command(const pt_str_t *key, unsigned scope, pt_module_t **mod,
 }
 
 
+/* Whether some command at `scope` is named "section.SUB": a map key
+ * whose subkeys several modules own (health: { active, passive }). The
+ * names found are listed in `names` for an error message. */
+static int
+pt_conf_is_section(const pt_str_t *section, unsigned scope, char *names,
+    size_t size)
+{
+    int                  found;
+    size_t               len;
+    pt_uint_t            i;
+    const pt_command_t  *cmd;
+
+    found = 0;
+    len = 0;
+    names[0] = '\0';
+
+    for (i = 0; pt_modules[i]; i++) {
+        for (cmd = pt_modules[i]->commands; cmd && cmd->name; cmd++) {
+            if (!(cmd->flags & scope)
+                || strncmp(cmd->name, section->data, section->len) != 0
+                || cmd->name[section->len] != '.')
+            {
+                continue;
+            }
+
+            len += (size_t) snprintf(names + len, size - pt_min(len, size),
+                                     "%s%s", found ? ", " : "",
+                                     cmd->name + section->len + 1);
+            len = pt_min(len, size - 1);
+            found = 1;
+        }
+    }
+
+    return found;
+}
+
+
+static int
+pt_conf_dispatch_key(pt_conf_t *cf, unsigned scope, pt_yaml_node_t *key,
+    const pt_str_t *name, pt_yaml_node_t *value)
+{
+    int                  elsewhere;
+    pt_module_t         *m;
+    const pt_command_t  *cmd;
+
+    cmd = pt_conf_find_command(name, scope, &m, &elsewhere);
+
+    if (cmd == NULL) {
+        return pt_conf_error(cf, key, elsewhere
+                             ? "\"%s\" is not allowed in %s scope"
+                             : "unknown key \"%s\" in %s scope",
+                             name->data, pt_conf_level_name(cf->level));
+    }
+
+    if (!pt_conf_type_ok(cmd->flags, value)) {
+        return pt_conf_error(cf, value, "%s: expected %s, got a %s",
+                             name->data, pt_conf_types_text(cmd->flags),
+                             pt_yaml_type_name(value));
+    }
+
+    return cmd->set(cf, cmd, value, cf->ctx[m->index]);
+}
+
+
+/* A section's subkeys go to the commands "section.SUB", which may belong
+ * to different modules; the section itself belongs to none. */
+static int
+pt_conf_dispatch_section(pt_conf_t *cf, unsigned scope, pt_yaml_node_t *key,
+    pt_yaml_node_t *value, const char *names)
+{
+    int              rc, elsewhere;
+    char             buf[256];
+    size_t           i, len;
+    pt_str_t         name;
+    pt_module_t     *m;
+    pt_yaml_node_t  *sub;
+
+    if (value->type != PT_YAML_MAP) {
+        return pt_conf_error(cf, value, "%s: expected a map, got a %s",
+                             key->scalar.data, pt_yaml_type_name(value));
+    }
+
+    rc = PT_OK;
+
+    for (i = 0; i < value->n; i++) {
+        sub = value->pairs[i].key;
+
+        len = (size_t) snprintf(buf, sizeof(buf), "%s.%s", key->scalar.data,
+                                sub->scalar.data);
+        name.len = pt_min(len, sizeof(buf) - 1);
+        name.data = buf;
+
+        if (len >= sizeof(buf)
+            || pt_conf_find_command(&name, scope, &m, &elsewhere) == NULL)
+        {
+            rc = pt_conf_error(cf, sub, "unknown key \"%s\" in %s (%s)",
+                               sub->scalar.data, key->scalar.data, names);
+            continue;
+        }
+
+        if (pt_conf_dispatch_key(cf, scope, sub, &name,
+                                 value->pairs[i].value) != PT_OK)
+        {
+            rc = PT_ERROR;
+        }
+    }
+
+    return rc;
+}
+
+
 int
 pt_conf_dispatch(pt_conf_t *cf, pt_yaml_node_t *map, const char **skip)
 {
-    int                  rc, elsewhere;
-    size_t               i;
-    unsigned             scope;
-    const char         **s;
-    pt_module_t         *m;
-    pt_yaml_node_t      *key, *value;
-    const pt_command_t  *cmd;
+    int               rc;
+    char              names[256];
+    size_t            i;
+    unsigned          scope;
+    const char      **s;
+    pt_yaml_node_t   *key, *value;
 
     if (map->type != PT_YAML_MAP) {
         return pt_conf_error(cf, map, "expected a map, got a %s",
@@ -210,25 +319,18 @@ pt_conf_dispatch(pt_conf_t *cf, pt_yaml_node_t *map, const char **skip)
             continue;
         }
 
-        cmd = pt_conf_find_command(&key->scalar, scope, &m, &elsewhere);
-
-        if (cmd == NULL) {
-            rc = pt_conf_error(cf, key, elsewhere
-                               ? "\"%s\" is not allowed in %s scope"
-                               : "unknown key \"%s\" in %s scope",
-                               key->scalar.data,
-                               pt_conf_level_name(cf->level));
+        if (pt_conf_is_section(&key->scalar, scope, names, sizeof(names))) {
+            if (pt_conf_dispatch_section(cf, scope, key, value, names)
+                != PT_OK)
+            {
+                rc = PT_ERROR;
+            }
             continue;
         }
 
-        if (!pt_conf_type_ok(cmd->flags, value)) {
-            rc = pt_conf_error(cf, value, "%s: expected %s, got a %s",
-                               cmd->name, pt_conf_types_text(cmd->flags),
-                               pt_yaml_type_name(value));
-            continue;
-        }
-
-        if (cmd->set(cf, cmd, value, cf->ctx[m->index]) != PT_OK) {
+        if (pt_conf_dispatch_key(cf, scope, key, &key->scalar, value)
+            != PT_OK)
+        {
             rc = PT_ERROR;
         }
     }
@@ -314,7 +416,7 @@ pt_conf_full_path(pt_conf_t *cf, const pt_str_t *path, pt_str_t *full)
                ? PT_OK : PT_ERROR;
     }
 
-    prefix = &cf->cycle->prefix;
+    prefix = &cf->prefix;
 
     full->data = pt_psprintf(cf->pool, &full->len, "%.*s%.*s",
                              (int) prefix->len, prefix->data,

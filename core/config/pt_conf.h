@@ -49,8 +49,10 @@
 
 
 struct pt_conf_s {
-    pt_cycle_t        *cycle;
+    pt_cycle_t        *cycle;       /* being built (opaque to config)    */
     pt_pool_t         *pool;        /* the cycle's pool                  */
+    pt_str_t           conf_file;   /* absolute, NUL-terminated          */
+    pt_str_t           prefix;      /* absolute, ends with '/'           */
     pt_conf_level_e    level;       /* scope being parsed                */
     void             **ctx;         /* module configs at that scope      */
     void              *scope;       /* pt_route_t, pt_upstream_t or the
@@ -71,7 +73,9 @@ void **pt_conf_create_level(pt_conf_t *cf, pt_conf_level_e level);
 
 /* Hand each key of map to the module declaring it at cf->level. Keys
  * listed in `skip` (NULL-terminated, may be NULL) are left to the caller.
- * Unknown keys and wrong node types are errors. */
+ * Unknown keys and wrong node types are errors. A map key whose subkeys
+ * several modules own is a section: its subkey SUB goes to the command
+ * named "key.SUB" (lb owns "health.active", upstream "health.passive"). */
 int pt_conf_dispatch(pt_conf_t *cf, pt_yaml_node_t *map, const char **skip);
 
 /* Merge each module's config at a scope with its parent's, then run the

@@ -1037,7 +1037,7 @@ pt_proxy_process_head(pt_proxy_t *p)
     /* An upstream that answers it is overloaded or broken: counted
      * against the peer, and tried elsewhere when that is safe. */
     if (sl.status == 502 || sl.status == 503 || sl.status == 504) {
-        pt_upstream_peer_failed(p->us, p->peer);
+        pt_upstream_peer_failed(p->us, p->peer, PT_UPSTREAM_FAIL_RESPONSE);
 
         if (pt_proxy_retry(p)) {
             return PT_DONE;
@@ -1468,7 +1468,10 @@ pt_proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
         if (status == 502 || status == 504) {
             /* Connect errors, timeouts, broken responses: the peer's
              * fault, counted for passive health, and worth a retry. */
-            pt_upstream_peer_failed(p->us, p->peer);
+            pt_upstream_peer_failed(p->us, p->peer,
+                                    p->state <= PT_PROXY_HANDSHAKE
+                                    ? PT_UPSTREAM_FAIL_CONNECT
+                                    : PT_UPSTREAM_FAIL_RESPONSE);
 
             if (pt_proxy_retry(p)) {
                 return;

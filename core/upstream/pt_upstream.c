@@ -8,7 +8,6 @@
 
 #include "pt_upstream.h"
 #include "pt_upstream_conf.h"
-#include "pt_process.h"
 #include "pt_ssl.h"
 #include "pt_string.h"
 #include "pt_time.h"
@@ -36,6 +35,8 @@ static int pt_upstream_set_discovery(pt_conf_t *cf, const pt_command_t *cmd,
 static int pt_upstream_set_tls(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 static int pt_upstream_set_resolver(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+static int pt_upstream_set_passive(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 
 extern int pt_proxy_handler(pt_http_request_t *r);
@@ -69,6 +70,10 @@ static const pt_command_t  pt_upstream_commands[] = {
 
     { "tls", PT_CONF_UPSTREAM | PT_CONF_MAP, pt_upstream_set_tls, 0, NULL },
 
+    /* health.active is the lb module's (the helper probes). */
+    { "health.passive", PT_CONF_UPSTREAM | PT_CONF_SCALAR | PT_CONF_MAP,
+      pt_upstream_set_passive, 0, NULL },
+
     { "resolver", PT_CONF_GLOBAL | PT_CONF_MAP, pt_upstream_set_resolver,
       0, NULL },
 
@@ -91,11 +96,6 @@ pt_module_t  pt_upstream_module = {
     .exit_worker = pt_upstream_exit_worker,
     .init_helper = pt_upstream_init_helper,
     .exit_helper = pt_upstream_exit_helper,
-};
-
-
-static const pt_upstream_balancer_t  pt_upstream_round_robin = {
-    "round_robin", NULL, NULL, pt_upstream_pick_rr
 };
 
 
@@ -205,6 +205,8 @@ pt_upstream_set_upstreams(pt_conf_t *cf, const pt_command_t *cmd,
         us->write_timeout = PT_CONF_UNSET_MSEC;
         us->keepalive = PT_UPSTREAM_KEEPALIVE_AUTO;
         us->retries = 0;
+        us->max_fails = 1;
+        us->fail_timeout = 10000;
         us->balancer = &pt_upstream_round_robin;
 
         if (pt_array_init(&us->targets, cf->pool, 4,
@@ -495,6 +497,64 @@ pt_upstream_set_int(pt_conf_t *cf, const pt_command_t *cmd,
 }
 
 
+/* health: passive: { failures: 3, cooldown: 10s }, or off (true gives the
+ * defaults of the map form). */
+static int
+pt_upstream_set_passive(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    int              on;
+    size_t           i;
+    int64_t          v;
+    const char      *key, *reason;
+    pt_upstream_t   *us;
+    pt_yaml_node_t  *value;
+
+    us = cf->scope;
+    us->passive_set = 1;
+    us->max_fails = 3;
+    us->fail_timeout = 10000;
+
+    if (node->type == PT_YAML_SCALAR) {
+        if (pt_conf_parse_flag(cf, node, &on) != PT_OK) {
+            return PT_ERROR;
+        }
+
+        us->max_fails = on ? us->max_fails : 0;
+        return PT_OK;
+    }
+
+    for (i = 0; i < node->n; i++) {
+        key = node->pairs[i].key->scalar.data;
+        value = node->pairs[i].value;
+
+        if (strcmp(key, "failures") == 0) {
+            if (value->type != PT_YAML_SCALAR
+                || pt_parse_int(value->scalar.data, value->scalar.len, 1, 100,
+                                &v, &reason) != PT_OK)
+            {
+                return pt_conf_error(cf, value, "health: passive: failures: "
+                                     "a number from 1 to 100");
+            }
+
+            us->max_fails = (pt_uint_t) v;
+
+        } else if (strcmp(key, "cooldown") == 0) {
+            if (pt_conf_parse_msec(cf, value, &us->fail_timeout) != PT_OK) {
+                return PT_ERROR;
+            }
+
+        } else {
+            return pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
+                                 "in health: passive (failures, cooldown)",
+                                 key);
+        }
+    }
+
+    return PT_OK;
+}
+
+
 static int
 pt_upstream_set_discovery(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf)
@@ -669,7 +729,7 @@ pt_upstream_postconfig(pt_conf_t *cf)
 
         /* Names and SRV records are followed by the helper process. */
         if (us[i]->dynamic) {
-            pt_helper_request(cf);
+            pt_cycle_request_helper(cf);
         }
     }
 

@@ -112,8 +112,13 @@ struct pt_upstream_s {
     pt_int_t                       keepalive; /* -1: auto                */
     pt_int_t                       retries;
     pt_int_t                       max_inflight;   /* 0: no limit        */
-    pt_uint_t                      max_fails;      /* passive, 0: off    */
-    pt_msec_t                      fail_timeout;   /* passive cooldown   */
+    /* Passive health (health.passive): max_fails failures in a row eject
+     * a peer for fail_timeout. Unless configured, only connect failures
+     * count, one is enough, and a lone peer is never ejected (nginx's
+     * max_fails=1 fail_timeout=10s); configured, every failure counts. */
+    pt_uint_t                      max_fails;      /* 0: off             */
+    pt_msec_t                      fail_timeout;
+    unsigned                       passive_set:1;  /* configured         */
     unsigned                       dynamic:1; /* names or SRV: re-resolve*/
 
     /* TLS to the peers (tls: on the upstream). */
@@ -166,7 +171,14 @@ pt_upstream_peer_t *pt_upstream_peer_of(pt_upstream_t *us,
     pt_upstream_shared_t *s);
 
 /* Passive health: a request to the peer failed, or succeeded. */
-void pt_upstream_peer_failed(pt_upstream_t *us, pt_upstream_shared_t *s);
+typedef enum {
+    PT_UPSTREAM_FAIL_CONNECT = 0,   /* refused, unreachable, connect or
+                                       TLS handshake timed out          */
+    PT_UPSTREAM_FAIL_RESPONSE       /* timed out, invalid, 502 503 504  */
+} pt_upstream_fail_e;
+
+void pt_upstream_peer_failed(pt_upstream_t *us, pt_upstream_shared_t *s,
+    pt_upstream_fail_e kind);
 void pt_upstream_peer_ok(pt_upstream_t *us, pt_upstream_shared_t *s);
 
 /* The retry budget: count a first attempt; may a retry go out now? */
@@ -189,11 +201,10 @@ void pt_upstream_release(pt_upstream_t *us, pt_upstream_shared_t *s,
     pt_connection_t *c, int reusable);
 int pt_upstream_connect(pt_upstream_peer_t *peer, pt_connection_t **cp);
 void pt_upstream_track_busy(pt_upstream_peer_t *peer, int delta);
-void pt_upstream_close_idle(pt_cycle_t *cycle);
 
-/* The smooth weighted round robin (also the lb module's fallback). */
-pt_upstream_peer_t *pt_upstream_pick_rr(pt_http_request_t *r,
-    pt_upstream_t *us, uint64_t tried);
+/* Smooth weighted round robin: every upstream's balancer unless the lb
+ * module's `balance:` names another. */
+extern const pt_upstream_balancer_t  pt_upstream_round_robin;
 
 
 #endif /* PT_UPSTREAM_H */

@@ -11,7 +11,6 @@
  */
 
 #include "pt_upstream_conf.h"
-#include "pt_process.h"
 #include "pt_string.h"
 #include "pt_time.h"
 

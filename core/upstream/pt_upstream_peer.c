@@ -16,7 +16,6 @@
 #include <sys/socket.h>
 
 #include "pt_upstream_conf.h"
-#include "pt_process.h"
 #include "pt_ssl.h"
 #include "pt_string.h"
 #include "pt_time.h"
@@ -472,7 +471,7 @@ pt_upstream_pick(pt_http_request_t *r, pt_upstream_t *us, uint64_t tried)
 /* Smooth weighted round robin: every pick adds each peer's weight to its
  * current weight and takes the largest, which then pays back the total;
  * weights 5,1,1 give a,a,b,a,c,a,a rather than a,a,a,a,a,b,c. */
-pt_upstream_peer_t *
+static pt_upstream_peer_t *
 pt_upstream_pick_rr(pt_http_request_t *r, pt_upstream_t *us, uint64_t tried)
 {
     size_t               i;
@@ -507,6 +506,11 @@ pt_upstream_pick_rr(pt_http_request_t *r, pt_upstream_t *us, uint64_t tried)
 }
 
 
+const pt_upstream_balancer_t  pt_upstream_round_robin = {
+    "round_robin", NULL, NULL, pt_upstream_pick_rr
+};
+
+
 pt_upstream_peer_t *
 pt_upstream_peer_of(pt_upstream_t *us, pt_upstream_shared_t *s)
 {
@@ -523,13 +527,23 @@ pt_upstream_peer_of(pt_upstream_t *us, pt_upstream_shared_t *s)
 
 
 void
-pt_upstream_peer_failed(pt_upstream_t *us, pt_upstream_shared_t *s)
+pt_upstream_peer_failed(pt_upstream_t *us, pt_upstream_shared_t *s,
+    pt_upstream_fail_e kind)
 {
     uint32_t  fails;
 
     __atomic_add_fetch(&s->failures, 1, __ATOMIC_RELAXED);
 
     if (us->max_fails == 0) {
+        return;
+    }
+
+    /* The default: a peer that refuses connections is skipped for a while
+     * instead of costing every request a retry, unless it is the only
+     * one (then ejecting it would only turn errors into 503s). */
+    if (!us->passive_set
+        && (kind != PT_UPSTREAM_FAIL_CONNECT || us->group->npeers < 2))
+    {
         return;
     }
 
@@ -625,7 +639,7 @@ pt_upstream_idle_close(pt_connection_t *c)
 
     pt_queue_remove(&c->queue);
     p->nidle--;
-    pt_close_connection(c);
+    pt_close_connection(c);     /* takes it off the reusable list too */
 }
 
 
@@ -644,7 +658,8 @@ pt_upstream_idle_handler(pt_event_t *ev)
         return;
     }
 
-    if (!ev->timedout) {
+    /* c->close: the worker drains or needs the slot (the reusable list). */
+    if (!ev->timedout && !c->close) {
         /* Over TLS, a record that carries no data (a late session
          * ticket) is consumed and the connection stays. */
         n = c->ssl ? c->recv(c, buf, 1) : recv(c->fd, buf, 1, MSG_PEEK);
@@ -677,6 +692,7 @@ pt_upstream_keepalive_get(pt_upstream_peer_t *peer)
     peer->nidle--;
 
     pt_timer_del(c->read);
+    pt_reusable_connection(c, 0);
     pt_upstream_track_busy(peer, 1);
 
     return c;
@@ -736,7 +752,7 @@ pt_upstream_release(pt_upstream_t *us, pt_upstream_shared_t *s,
 
     pt_upstream_track_busy(peer, -1);
 
-    if (!reusable || pt_worker_exiting || c->read->eof || c->error
+    if (!reusable || pt_exiting || c->read->eof || c->error
         || pt_upstream_keepalive_limit(us, peer) == 0)
     {
         pt_close_connection(c);
@@ -760,6 +776,7 @@ pt_upstream_release(pt_upstream_t *us, pt_upstream_shared_t *s,
 
     pt_queue_insert_head(&peer->idle, &c->queue);
     peer->nidle++;
+    pt_reusable_connection(c, 1);
 
     pt_timer_add(c->read, PT_UPSTREAM_IDLE_MSEC);
 
@@ -824,8 +841,10 @@ pt_upstream_connect(pt_upstream_peer_t *peer, pt_connection_t **cp)
 }
 
 
+/* At exit every idle connection closes (a drain closed them already, but
+ * a worker told to stop at once did not drain). */
 void
-pt_upstream_close_idle(pt_cycle_t *cycle)
+pt_upstream_exit_worker(pt_cycle_t *cycle)
 {
     size_t           i, j;
     pt_array_t      *a;
@@ -839,11 +858,4 @@ pt_upstream_close_idle(pt_cycle_t *cycle)
             pt_upstream_peer_drop(&us[i]->peers[j]);
         }
     }
-}
-
-
-void
-pt_upstream_exit_worker(pt_cycle_t *cycle)
-{
-    pt_upstream_close_idle(cycle);
 }

@@ -119,7 +119,7 @@ pt_lb_hash_pick(pt_http_request_t *r, pt_upstream_t *us, uint64_t tried)
         || pt_template_eval(r, pt_lb_conf(us)->hash_key, &key) != PT_OK
         || key.len == 0)
     {
-        return pt_upstream_pick_rr(r, us, tried);
+        return pt_upstream_round_robin.pick(r, us, tried);
     }
 
     h = pt_lb_hash64(key.data, key.len);

@@ -11,11 +11,11 @@
  *   health:
  *     active: { path: /healthz, interval: 2s, timeout: 1s, healthy: 2,
  *               unhealthy: 3 }           probed once for the gateway
- *     passive: { failures: 3, cooldown: 10s }   eject after errors
+ *
+ * (health: passive is the upstream module's: the proxy reports to it.)
  */
 
 #include "pt_lb.h"
-#include "pt_process.h"
 #include "pt_random.h"
 #include "pt_string.h"
 
@@ -28,7 +28,7 @@ static int pt_lb_set_balance(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 static int pt_lb_set_hash_key(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
-static int pt_lb_set_health(pt_conf_t *cf, const pt_command_t *cmd,
+static int pt_lb_set_health_active(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 
 
@@ -40,7 +40,10 @@ static const pt_command_t  pt_lb_commands[] = {
     { "hash_key", PT_CONF_UPSTREAM | PT_CONF_SCALAR, pt_lb_set_hash_key, 0,
       NULL },
 
-    { "health", PT_CONF_UPSTREAM | PT_CONF_MAP, pt_lb_set_health, 0, NULL },
+    /* health.passive belongs to the upstream module, with the rest of
+     * what happens to a request's peer. */
+    { "health.active", PT_CONF_UPSTREAM | PT_CONF_MAP,
+      pt_lb_set_health_active, 0, NULL },
 
     pt_null_command
 };
@@ -174,9 +177,6 @@ static const pt_upstream_balancer_t  pt_lb_p2c = {
     "p2c", NULL, NULL, pt_lb_pick_p2c
 };
 
-static const pt_upstream_balancer_t  pt_lb_round_robin = {
-    "round_robin", NULL, NULL, pt_upstream_pick_rr
-};
 
 
 static void *
@@ -205,7 +205,7 @@ pt_lb_set_balance(pt_conf_t *cf, const pt_command_t *cmd,
     v = node->scalar.data;
 
     if (strcmp(v, "round_robin") == 0) {
-        us->balancer = &pt_lb_round_robin;
+        us->balancer = &pt_upstream_round_robin;
     } else if (strcmp(v, "least_conn") == 0) {
         us->balancer = &pt_lb_least_conn;
     } else if (strcmp(v, "hash") == 0) {
@@ -256,15 +256,15 @@ pt_lb_parse_count(pt_conf_t *cf, pt_yaml_node_t *node, const char *what,
 
 
 static int
-pt_lb_set_active(pt_conf_t *cf, pt_yaml_node_t *node, pt_lb_conf_t *lcf)
+pt_lb_set_health_active(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
 {
     size_t           i;
     const char      *key;
+    pt_lb_conf_t    *lcf;
     pt_yaml_node_t  *value;
 
-    if (pt_conf_expect(cf, node, PT_YAML_MAP, "health: active") != PT_OK) {
-        return PT_ERROR;
-    }
+    lcf = conf;
 
     lcf->active = 1;
     pt_str_set(&lcf->path, "/");
@@ -334,80 +334,6 @@ pt_lb_set_active(pt_conf_t *cf, pt_yaml_node_t *node, pt_lb_conf_t *lcf)
 
 
 static int
-pt_lb_set_passive(pt_conf_t *cf, pt_yaml_node_t *node, pt_upstream_t *us)
-{
-    size_t           i;
-    const char      *key;
-    pt_yaml_node_t  *value;
-
-    if (pt_conf_expect(cf, node, PT_YAML_MAP, "health: passive") != PT_OK) {
-        return PT_ERROR;
-    }
-
-    us->max_fails = 3;
-    us->fail_timeout = 10000;
-
-    for (i = 0; i < node->n; i++) {
-        key = node->pairs[i].key->scalar.data;
-        value = node->pairs[i].value;
-
-        if (strcmp(key, "failures") == 0) {
-            if (pt_lb_parse_count(cf, value, "health: passive: failures",
-                                  &us->max_fails) != PT_OK)
-            {
-                return PT_ERROR;
-            }
-
-        } else if (strcmp(key, "cooldown") == 0) {
-            if (pt_conf_parse_msec(cf, value, &us->fail_timeout) != PT_OK) {
-                return PT_ERROR;
-            }
-
-        } else {
-            return pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
-                                 "in health: passive (failures, cooldown)",
-                                 key);
-        }
-    }
-
-    return PT_OK;
-}
-
-
-static int
-pt_lb_set_health(pt_conf_t *cf, const pt_command_t *cmd,
-    pt_yaml_node_t *node, void *conf)
-{
-    size_t           i;
-    const char      *key;
-    pt_upstream_t   *us;
-
-    us = cf->scope;
-
-    for (i = 0; i < node->n; i++) {
-        key = node->pairs[i].key->scalar.data;
-
-        if (strcmp(key, "active") == 0) {
-            if (pt_lb_set_active(cf, node->pairs[i].value, conf) != PT_OK) {
-                return PT_ERROR;
-            }
-
-        } else if (strcmp(key, "passive") == 0) {
-            if (pt_lb_set_passive(cf, node->pairs[i].value, us) != PT_OK) {
-                return PT_ERROR;
-            }
-
-        } else {
-            return pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
-                                 "in health (active, passive)", key);
-        }
-    }
-
-    return PT_OK;
-}
-
-
-static int
 pt_lb_validate(pt_conf_t *cf, void *conf)
 {
     pt_lb_conf_t   *lcf;
@@ -443,7 +369,7 @@ pt_lb_postconfig(pt_conf_t *cf)
     /* One prober for the whole gateway: the helper process. */
     for (i = 0; i < a->nelts; i++) {
         if (pt_lb_conf(us[i])->active) {
-            pt_helper_request(cf);
+            pt_cycle_request_helper(cf);
             break;
         }
     }
