@@ -28,6 +28,8 @@ run: deps build
 
 test: deps build
 	$(MAKE) -f $(B)/Makefile unit
+	s=0; scripts/check-style $(B) || s=1; scripts/check-layers || s=1; \
+	    exit $$s
 	prove -j$(PROVE_JOBS) t/
 
 bench: build
