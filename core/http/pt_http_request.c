@@ -562,6 +562,7 @@ static int
 pt_http_te_ends_chunked(const pt_str_t *te)
 {
     size_t       len;
+    pt_str_t     last;
     const char  *end;
 
     end = te->data + te->len;
@@ -572,103 +573,162 @@ pt_http_te_ends_chunked(const pt_str_t *te)
 
     len = (size_t) (end - te->data);
 
-    return len >= 7 && strncasecmp(end - 7, "chunked", 7) == 0
+    last.data = (char *) end - 7;
+    last.len = 7;
+
+    return len >= 7 && pt_str_caseeq(&last, "chunked")
            && (len == 7 || end[-8] == ',' || end[-8] == ' '
                || end[-8] == '\t');
 }
 
 
-#define pt_hdr_is(h, lit) \
-    ((h)->name.len == sizeof(lit) - 1 \
-     && strncasecmp((h)->name.data, lit, sizeof(lit) - 1) == 0)
+/*
+ * The request fields the core keeps a pointer to, each with what to check
+ * when it arrives. One table lookup per field replaces a switch on names;
+ * lengths are compared first, so most fields cost a few integer compares.
+ */
+
+typedef int (*pt_http_header_handler_pt)(pt_http_request_t *r,
+    pt_http_header_t *h, size_t offset);
+
+typedef struct {
+    pt_str_t                    name;     /* lower case                  */
+    size_t                      offset;   /* its pointer in headers_in   */
+    pt_http_header_handler_pt   handler;
+} pt_http_known_header_t;
+
+#define pt_http_known_field(r, offset) \
+    (*(pt_http_header_t **) ((char *) &(r)->headers_in + (offset)))
+
+static int pt_http_header_set(pt_http_request_t *r, pt_http_header_t *h,
+    size_t offset);
+static int pt_http_header_unique(pt_http_request_t *r, pt_http_header_t *h,
+    size_t offset);
+static int pt_http_header_content_length(pt_http_request_t *r,
+    pt_http_header_t *h, size_t offset);
+static int pt_http_header_connection(pt_http_request_t *r,
+    pt_http_header_t *h, size_t offset);
+
+static const pt_http_known_header_t  pt_http_known_headers[] = {
+    { pt_string("host"),
+      offsetof(pt_http_headers_in_t, host), pt_http_header_unique },
+    { pt_string("content-length"),
+      offsetof(pt_http_headers_in_t, content_length),
+      pt_http_header_content_length },
+    { pt_string("transfer-encoding"),
+      offsetof(pt_http_headers_in_t, transfer_encoding),
+      pt_http_header_unique },
+    { pt_string("connection"),
+      offsetof(pt_http_headers_in_t, connection), pt_http_header_connection },
+    { pt_string("expect"),
+      offsetof(pt_http_headers_in_t, expect), pt_http_header_set },
+    { pt_string("upgrade"),
+      offsetof(pt_http_headers_in_t, upgrade), pt_http_header_set },
+    { pt_string("te"),
+      offsetof(pt_http_headers_in_t, te), pt_http_header_set },
+    { pt_string("x-request-id"),
+      offsetof(pt_http_headers_in_t, x_request_id), pt_http_header_set },
+    { pt_string("x-forwarded-for"),
+      offsetof(pt_http_headers_in_t, x_forwarded_for), pt_http_header_set },
+    { pt_string("user-agent"),
+      offsetof(pt_http_headers_in_t, user_agent), pt_http_header_set },
+    { pt_string("referer"),
+      offsetof(pt_http_headers_in_t, referer), pt_http_header_set },
+};
+
+
+/* The last one wins, as the switch this replaces did. */
+static int
+pt_http_header_set(pt_http_request_t *r, pt_http_header_t *h, size_t offset)
+{
+    pt_http_known_field(r, offset) = h;
+
+    return PT_OK;
+}
+
+
+/* Host and Transfer-Encoding twice could be read differently upstream. */
+static int
+pt_http_header_unique(pt_http_request_t *r, pt_http_header_t *h,
+    size_t offset)
+{
+    if (pt_http_known_field(r, offset) != NULL) {
+        return 400;
+    }
+
+    pt_http_known_field(r, offset) = h;
+
+    return PT_OK;
+}
+
+
+/* Several equal lengths are one; differing ones are 400 (RFC 9112 6.3). */
+static int
+pt_http_header_content_length(pt_http_request_t *r, pt_http_header_t *h,
+    size_t offset)
+{
+    int64_t                v;
+    pt_http_headers_in_t  *in;
+
+    in = &r->headers_in;
+    v = pt_http_parse_content_length(&h->value);
+
+    if (v < 0 || (in->content_length && v != in->content_length_n)) {
+        return 400;
+    }
+
+    in->content_length_n = v;
+    pt_http_known_field(r, offset) = h;
+
+    return PT_OK;
+}
+
+
+/* Several Connection lines form one list. */
+static int
+pt_http_header_connection(pt_http_request_t *r, pt_http_header_t *h,
+    size_t offset)
+{
+    pt_http_headers_in_t  *in;
+
+    in = &r->headers_in;
+    in->conn_close |= pt_http_list_has(&h->value, "close", 5);
+    in->conn_keepalive |= pt_http_list_has(&h->value, "keep-alive", 10);
+    pt_http_known_field(r, offset) = h;
+
+    return PT_OK;
+}
+
 
 static int
 pt_http_process_headers(pt_http_request_t *r)
 {
-    size_t                  i, nhost, ncl, nte;
-    int64_t                 cl, v;
-    pt_str_t               *te;
-    pt_http_header_t       *h;
-    pt_http_headers_in_t   *in;
+    int                            rc;
+    size_t                         i, k;
+    pt_str_t                      *te;
+    pt_http_header_t              *h;
+    pt_http_headers_in_t          *in;
+    const pt_http_known_header_t  *kh;
 
     in = &r->headers_in;
     h = in->headers.elts;
-    nhost = 0;
-    ncl = 0;
-    nte = 0;
-    cl = -1;
 
-    for (i = 0; i < in->headers.nelts; i++, h++) {
+    for (i = 0; i < in->headers.nelts; i++) {
+        for (k = 0; k < pt_nelems(pt_http_known_headers); k++) {
+            kh = &pt_http_known_headers[k];
 
-        switch (pt_tolower(h->name.data[0])) {
-
-        case 'h':
-            if (pt_hdr_is(h, "host")) {
-                in->host = h;
-                nhost++;
-            }
-            break;
-
-        case 'c':
-            if (pt_hdr_is(h, "content-length")) {
-                v = pt_http_parse_content_length(&h->value);
-                if (v < 0 || (cl >= 0 && v != cl)) {
-                    return 400;
+            if (pt_strcaseeq(&h[i].name, kh->name.data, kh->name.len)) {
+                rc = kh->handler(r, &h[i], kh->offset);
+                if (rc != PT_OK) {
+                    return rc;
                 }
-                cl = v;
-                in->content_length = h;
-                ncl++;
-
-            } else if (pt_hdr_is(h, "connection")) {
-                /* Several Connection lines form one list. */
-                in->connection = h;
-                in->conn_close |= pt_http_list_has(&h->value, "close", 5);
-                in->conn_keepalive |= pt_http_list_has(&h->value,
-                                                       "keep-alive", 10);
+                break;
             }
-            break;
-
-        case 't':
-            if (pt_hdr_is(h, "transfer-encoding")) {
-                in->transfer_encoding = h;
-                nte++;
-            } else if (pt_hdr_is(h, "te")) {
-                in->te = h;
-            }
-            break;
-
-        case 'e':
-            if (pt_hdr_is(h, "expect")) {
-                in->expect = h;
-            }
-            break;
-
-        case 'u':
-            if (pt_hdr_is(h, "upgrade")) {
-                in->upgrade = h;
-            } else if (pt_hdr_is(h, "user-agent")) {
-                in->user_agent = h;
-            }
-            break;
-
-        case 'x':
-            if (pt_hdr_is(h, "x-request-id")) {
-                in->x_request_id = h;
-            } else if (pt_hdr_is(h, "x-forwarded-for")) {
-                in->x_forwarded_for = h;
-            }
-            break;
-
-        case 'r':
-            if (pt_hdr_is(h, "referer")) {
-                in->referer = h;
-            }
-            break;
         }
     }
 
     /* Host: exactly one in HTTP/1.1; absolute-form's authority wins. */
-    if (nhost > 1 || (nhost == 0 && r->version == 11)) {
+    if (in->host == NULL && r->version == 11) {
         return 400;
     }
 
@@ -687,16 +747,16 @@ pt_http_process_headers(pt_http_request_t *r)
         return 400;
     }
 
-    if (nte) {
+    if (in->transfer_encoding) {
         /* Both framings at once is the classic smuggling vector; so is a
          * chunked body on a 1.0 request. */
-        if (ncl || r->version == 10 || nte > 1) {
+        if (in->content_length || r->version == 10) {
             return 400;
         }
 
         te = &in->transfer_encoding->value;
 
-        if (te->len == 7 && strncasecmp(te->data, "chunked", 7) == 0) {
+        if (pt_str_caseeq(te, "chunked")) {
             in->chunked = 1;
 
         } else if (pt_http_te_ends_chunked(te)) {
@@ -706,11 +766,14 @@ pt_http_process_headers(pt_http_request_t *r)
         } else {
             return 400;    /* the final coding is not chunked */
         }
+
+        in->content_length_n = -1;
     }
 
-    in->content_length_n = in->chunked ? -1 : cl;
-
-    if (cl > 0 && (uint64_t) cl > (uint64_t) r->hmcf->max_body_size) {
+    if (in->content_length_n > 0
+        && (uint64_t) in->content_length_n
+           > (uint64_t) r->hmcf->max_body_size)
+    {
         return 413;
     }
 
@@ -719,17 +782,16 @@ pt_http_process_headers(pt_http_request_t *r)
                                          && !in->conn_close);
 
     if (in->expect) {
-        if (in->expect->value.len == 12
-            && strncasecmp(in->expect->value.data, "100-continue", 12) == 0)
-        {
+        if (pt_str_caseeq(&in->expect->value, "100-continue")) {
             r->expect_continue = (r->version == 11);
         } else {
             return 417;
         }
     }
 
-    r->body.rest = in->chunked ? -1 : (cl > 0 ? cl : 0);
-    r->body.done = !in->chunked && cl <= 0;
+    r->body.rest = in->chunked ? -1
+                   : (in->content_length_n > 0 ? in->content_length_n : 0);
+    r->body.done = !in->chunked && in->content_length_n <= 0;
 
     return PT_OK;
 }
