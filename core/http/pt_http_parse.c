@@ -165,6 +165,20 @@ pt_http_parse_request_head(const char *buf, const pt_http_head_scan_t *s,
 
 
 int
+pt_http_check_request_line(const char *buf, const pt_http_head_scan_t *s)
+{
+    pt_http_request_line_t  rl;
+
+    if (s->line_end == 0 || s->line_end <= s->start) {
+        return PT_AGAIN;
+    }
+
+    return pt_http_parse_request_line(buf + s->start,
+                                      s->line_end - s->start, &rl);
+}
+
+
+int
 pt_http_parse_response_head(const char *buf,
     const pt_http_head_scan_t *s, pt_http_status_line_t *sl,
     pt_http_header_t *headers, size_t *nheaders)

@@ -34,6 +34,10 @@ static pt_http_request_t *pt_http_create_request(pt_connection_t *c);
 static void pt_http_read_head(pt_http_request_t *r);
 static int pt_http_process_head(pt_http_request_t *r, size_t head_end);
 static int pt_http_process_headers(pt_http_request_t *r);
+static size_t pt_http_copy_fields(pt_http_request_t *r,
+    const pt_http_header_t *from, size_t n);
+static int pt_http_underscores(pt_http_request_t *r,
+    const pt_http_header_t *from, size_t n);
 static void pt_http_writer(pt_http_request_t *r);
 static void pt_http_request_done(pt_http_request_t *r);
 static void pt_http_discarding(pt_http_request_t *r);
@@ -48,6 +52,7 @@ static void pt_http_set_idle(pt_connection_t *c, int idle);
 
 typedef struct {
     pt_http_head_scan_t   scan;
+    unsigned              line_checked:1;
 } pt_http_head_state_t;
 
 
@@ -368,6 +373,21 @@ pt_http_read_head(pt_http_request_t *r)
             break;
         }
 
+        /* A request line that can never be valid (HTTP/0.9's "GET /",
+         * say) is answered now: its client waits for us, and would
+         * otherwise hold the connection until header_timeout. */
+        if (hs->scan.line_end && !hs->line_checked) {
+            hs->line_checked = 1;
+            rc = pt_http_check_request_line(b->pos, &hs->scan);
+
+            if (rc != PT_OK) {
+                pt_timer_del(rev);
+                r->keepalive = 0;
+                pt_http_finalize(r, rc);
+                return;
+            }
+        }
+
         if (b->last == b->end) {
             r->keepalive = 0;
             pt_http_finalize(r, hs->scan.line_end == 0 ? 414 : 431);
@@ -415,7 +435,7 @@ static int
 pt_http_process_head(pt_http_request_t *r, size_t head_end)
 {
     int                    rc;
-    size_t                 n, len;
+    size_t                 n, len, under;
     char                  *path;
     pt_buf_t              *b;
     pt_http_head_state_t  *hs;
@@ -448,9 +468,9 @@ pt_http_process_head(pt_http_request_t *r, size_t head_end)
         return PT_ERROR;
     }
 
-    memcpy(r->headers_in.headers.elts, pt_http_scratch_headers,
-           n * sizeof(pt_http_header_t));
-    r->headers_in.headers.nelts = n;
+    /* Fields with '_' go before anything (routing included) sees them;
+     * the scratch array keeps their names for the log below. */
+    under = pt_http_copy_fields(r, pt_http_scratch_headers, n);
 
     if (r->line.form == PT_HTTP_FORM_ORIGIN
         || r->line.form == PT_HTTP_FORM_ABSOLUTE)
@@ -478,7 +498,13 @@ pt_http_process_head(pt_http_request_t *r, size_t head_end)
         r->path = r->line.path;     /* "*" of OPTIONS */
     }
 
-    return pt_http_process_headers(r);
+    rc = pt_http_process_headers(r);
+
+    if (rc == PT_OK && under) {
+        rc = pt_http_underscores(r, pt_http_scratch_headers, n);
+    }
+
+    return rc;
 }
 
 
@@ -794,6 +820,96 @@ pt_http_process_headers(pt_http_request_t *r)
     r->body.done = !in->chunked && in->content_length_n <= 0;
 
     return PT_OK;
+}
+
+
+/* 1 when a field name holds '_' (see limits.underscore_headers). */
+static int
+pt_http_name_has_underscore(const pt_str_t *name)
+{
+    return memchr(name->data, '_', name->len) != NULL;
+}
+
+
+/* Copy the parsed fields to the request, leaving out those whose name
+ * holds '_' unless they are allowed; returns how many were left out. */
+static size_t
+pt_http_copy_fields(pt_http_request_t *r, const pt_http_header_t *from,
+    size_t n)
+{
+    size_t             i, left;
+    pt_http_header_t  *to;
+
+    to = r->headers_in.headers.elts;
+    left = 0;
+
+    for (i = 0; i < n; i++) {
+        if (r->hmcf->underscore_headers != PT_HTTP_UNDERSCORE_ALLOW
+            && pt_http_name_has_underscore(&from[i].name))
+        {
+            left++;
+            continue;
+        }
+
+        *to++ = from[i];
+    }
+
+    r->headers_in.headers.nelts = n - left;
+
+    return left;
+}
+
+
+/* Say which fields with '_' were dropped (or refused), once the request
+ * id is known so the line can be matched with the access log. The names
+ * are tokens (the parser checked), safe to log as they are. */
+static int
+pt_http_underscores(pt_http_request_t *r, const pt_http_header_t *from,
+    size_t n)
+{
+    int      reject;
+    char     names[512], *p, *end;
+    size_t   i, sep;
+
+    reject = (r->hmcf->underscore_headers == PT_HTTP_UNDERSCORE_REJECT);
+
+    if (!pt_log_enabled(NULL, PT_LOG_INFO)) {
+        return reject ? 400 : PT_OK;
+    }
+
+    if (pt_http_request_id(r) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    p = names;
+    end = names + sizeof(names) - sizeof(", ...");
+
+    for (i = 0; i < n; i++) {
+        if (!pt_http_name_has_underscore(&from[i].name)) {
+            continue;
+        }
+
+        sep = (p > names) ? 2 : 0;
+
+        /* p never passes end, which leaves room for ", ..." */
+        if ((size_t) (end - p) < sep + from[i].name.len) {
+            p = sep ? pt_cpystr(p, ", ...") : pt_cpystr(p, "...");
+            break;
+        }
+
+        if (sep) {
+            p = pt_cpystr(p, ", ");
+        }
+
+        p = pt_cpymem(p, from[i].name.data, from[i].name.len);
+    }
+
+    pt_http_log_request(r, PT_LOG_INFO, "%s header fields with \"_\" in "
+                        "the name (limits.underscore_headers): %.*s",
+                        reject ? "refused" : "dropped",
+                        (int) (p - names), names);
+
+    return reject ? 400 : PT_OK;
 }
 
 
