@@ -904,8 +904,8 @@ pt_http_underscores(pt_http_request_t *r, const pt_http_header_t *from,
         p = pt_cpymem(p, from[i].name.data, from[i].name.len);
     }
 
-    pt_http_log_request(r, PT_LOG_INFO, "%s header fields with \"_\" in "
-                        "the name (limits.underscore_headers): %.*s",
+    pt_http_log_request(r, PT_LOG_INFO,
+                        "%s header fields with \"_\" in the name: %.*s",
                         reject ? "refused" : "dropped",
                         (int) (p - names), names);
 
