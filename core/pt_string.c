@@ -25,10 +25,23 @@ pt_str_equal(const pt_str_t *a, const pt_str_t *b)
 
 
 int
-pt_str_caseequal(const pt_str_t *a, const pt_str_t *b)
+pt_strcaseeq(const pt_str_t *s, const char *name, size_t len)
 {
-    return a->len == b->len
-           && (a->len == 0 || strncasecmp(a->data, b->data, a->len) == 0);
+    size_t  i;
+
+    if (s->len != len) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (pt_tolower((unsigned char) s->data[i])
+            != pt_tolower((unsigned char) name[i]))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -13,10 +13,11 @@
 #define pt_toupper(c)    ((c) >= 'a' && (c) <= 'z' ? ((c) & ~0x20) : (c))
 
 #define pt_str_eq(s, lit) \
-    ((s)->len == sizeof(lit) - 1 && memcmp((s)->data, lit, sizeof(lit) - 1) == 0)
-#define pt_str_caseeq(s, lit) \
     ((s)->len == sizeof(lit) - 1 \
-     && strncasecmp((s)->data, lit, sizeof(lit) - 1) == 0)
+     && memcmp((s)->data, lit, sizeof(lit) - 1) == 0)
+
+/* pt_strcaseeq() against a literal: pt_str_caseeq(&h->name, "te"). */
+#define pt_str_caseeq(s, lit)  pt_strcaseeq((s), (lit), sizeof(lit) - 1)
 
 /* The value of a hex digit, or -1. */
 static inline int
@@ -37,8 +38,11 @@ void pt_strlow(char *dst, const char *src, size_t len);
 /* True when both strings hold the same bytes. */
 int pt_str_equal(const pt_str_t *a, const pt_str_t *b);
 
-/* True when both strings are equal ignoring ASCII case. */
-int pt_str_caseequal(const pt_str_t *a, const pt_str_t *b);
+/* The one comparison for header names and other case-insensitive
+ * protocol tokens: true when s holds exactly name[0..len) ignoring ASCII
+ * case. Locale-free, unlike strncasecmp(); the lengths are compared
+ * first, so a prefix never matches. */
+int pt_strcaseeq(const pt_str_t *s, const char *name, size_t len);
 
 /* Copy into the pool, NUL-terminated; NULL when memory is exhausted. */
 char *pt_str_dup(pt_pool_t *pool, pt_str_t *dst, const char *s, size_t len);

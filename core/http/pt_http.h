@@ -78,6 +78,14 @@ typedef struct {
 } pt_route_t;
 
 
+/* limits.underscore_headers: request fields whose name holds '_' are
+ * dropped (logged at info), kept, or answered with 400. Many backends read
+ * '_' and '-' alike, so X_Forwarded_For could pose as X-Forwarded-For. */
+#define PT_HTTP_UNDERSCORE_DROP     0
+#define PT_HTTP_UNDERSCORE_ALLOW    1
+#define PT_HTTP_UNDERSCORE_REJECT   2
+
+
 /* Settings of the http core at global scope (limits, listeners, routes)
  * and the phase engine built from every module's registrations. */
 typedef struct {
@@ -90,6 +98,7 @@ typedef struct {
     size_t             max_header_size;
     size_t             max_body_size;
     pt_int_t           max_headers;
+    pt_uint_t          underscore_headers;   /* PT_HTTP_UNDERSCORE_*      */
 
     pt_array_t         listens;        /* pt_http_listen_t *              */
     pt_array_t         routes;         /* pt_route_t *                    */

@@ -105,6 +105,7 @@ pt_http_create_conf(pt_conf_t *cf, pt_conf_level_e level)
     hmcf->max_header_size = PT_CONF_UNSET_SIZE;
     hmcf->max_body_size = PT_CONF_UNSET_SIZE;
     hmcf->max_headers = PT_CONF_UNSET;
+    hmcf->underscore_headers = PT_CONF_UNSET_UINT;
 
     if (pt_array_init(&hmcf->listens, cf->pool, 4, sizeof(void *)) != PT_OK
         || pt_array_init(&hmcf->routes, cf->pool, 16, sizeof(void *))
@@ -145,6 +146,10 @@ pt_http_merge_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_size(hmcf->max_body_size, PT_CONF_UNSET_SIZE,
                        (size_t) 10 * 1024 * 1024);
     pt_conf_merge_value(hmcf->max_headers, PT_CONF_UNSET, 100);
+
+    if (hmcf->underscore_headers == PT_CONF_UNSET_UINT) {
+        hmcf->underscore_headers = PT_HTTP_UNDERSCORE_DROP;
+    }
 
     return PT_OK;
 }
@@ -230,6 +235,13 @@ pt_http_check_route_names(pt_conf_t *cf)
 }
 
 
+static const pt_conf_enum_t  pt_http_underscore_values[] = {
+    { "drop", PT_HTTP_UNDERSCORE_DROP },
+    { "allow", PT_HTTP_UNDERSCORE_ALLOW },
+    { "reject", PT_HTTP_UNDERSCORE_REJECT },
+    { NULL, 0 }
+};
+
 static const pt_command_t  pt_http_limits[] = {
     { "max_connections", 0, pt_conf_set_num,
       offsetof(pt_http_main_conf_t, max_connections), NULL },
@@ -249,6 +261,9 @@ static const pt_command_t  pt_http_limits[] = {
       offsetof(pt_http_main_conf_t, max_body_size), NULL },
     { "max_headers", 0, pt_conf_set_num,
       offsetof(pt_http_main_conf_t, max_headers), NULL },
+    { "underscore_headers", 0, pt_conf_set_enum,
+      offsetof(pt_http_main_conf_t, underscore_headers),
+      pt_http_underscore_values },
     pt_null_command
 };
 

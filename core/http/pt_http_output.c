@@ -62,21 +62,12 @@ pt_http_link_free(pt_http_request_t *r, pt_chain_t *cl)
 static int
 pt_http_header_is_framing(const pt_str_t *name)
 {
-    switch (name->len) {
-    case 4:
-        return strncasecmp(name->data, "date", 4) == 0;
-    case 10:
-        return strncasecmp(name->data, "connection", 10) == 0
-               || strncasecmp(name->data, "keep-alive", 10) == 0;
-    case 12:
-        return strncasecmp(name->data, "x-request-id", 12) == 0;
-    case 14:
-        return strncasecmp(name->data, "content-length", 14) == 0;
-    case 17:
-        return strncasecmp(name->data, "transfer-encoding", 17) == 0;
-    }
-
-    return 0;
+    return pt_str_caseeq(name, "date")
+           || pt_str_caseeq(name, "connection")
+           || pt_str_caseeq(name, "keep-alive")
+           || pt_str_caseeq(name, "x-request-id")
+           || pt_str_caseeq(name, "content-length")
+           || pt_str_caseeq(name, "transfer-encoding");
 }
 
 
@@ -443,9 +434,7 @@ pt_http_error_keeps(const pt_str_t *name)
     const char        **k;
 
     for (k = keep; *k; k++) {
-        if (strlen(*k) == name->len
-            && strncasecmp(*k, name->data, name->len) == 0)
-        {
+        if (pt_strcaseeq(name, *k, strlen(*k))) {
             return 1;
         }
     }
@@ -514,9 +503,7 @@ pt_http_header_find(pt_array_t *headers, const char *name, size_t len)
     h = headers->elts;
 
     for (i = 0; i < headers->nelts; i++) {
-        if (h[i].name.len == len && strncasecmp(h[i].name.data, name, len)
-                                    == 0)
-        {
+        if (pt_strcaseeq(&h[i].name, name, len)) {
             return &h[i];
         }
     }
@@ -565,9 +552,7 @@ pt_http_header_out_remove(pt_http_request_t *r, const char *name,
     h = r->headers_out.headers.elts;
 
     for (i = 0, j = 0; i < r->headers_out.headers.nelts; i++) {
-        if (h[i].name.len == nlen
-            && strncasecmp(h[i].name.data, name, nlen) == 0)
-        {
+        if (pt_strcaseeq(&h[i].name, name, nlen)) {
             continue;
         }
         h[j++] = h[i];
@@ -580,26 +565,23 @@ pt_http_header_out_remove(pt_http_request_t *r, const char *name,
 int
 pt_http_is_hop_by_hop(const pt_str_t *name, const pt_str_t *connection)
 {
-    static const struct {
-        size_t       len;
-        const char  *name;
-    } hop[] = {
-        { 10, "connection" },
-        { 10, "keep-alive" },
-        { 16, "proxy-connection" },
-        { 19, "proxy-authenticate" },
-        { 19, "proxy-authorization" },
-        { 2,  "te" },
-        { 7,  "trailer" },
-        { 17, "transfer-encoding" },
-        { 7,  "upgrade" },
+    /* Lengths come from the literals: a hand-counted one once kept
+     * Proxy-Authenticate from ever matching. */
+    static const pt_str_t  hop[] = {
+        pt_string("connection"),
+        pt_string("keep-alive"),
+        pt_string("proxy-connection"),
+        pt_string("proxy-authenticate"),
+        pt_string("proxy-authorization"),
+        pt_string("te"),
+        pt_string("trailer"),
+        pt_string("transfer-encoding"),
+        pt_string("upgrade"),
     };
-    size_t  i;
+    size_t                 i;
 
     for (i = 0; i < pt_nelems(hop); i++) {
-        if (name->len == hop[i].len
-            && strncasecmp(name->data, hop[i].name, hop[i].len) == 0)
-        {
+        if (pt_strcaseeq(name, hop[i].data, hop[i].len)) {
             return 1;
         }
     }

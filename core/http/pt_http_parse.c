@@ -165,6 +165,20 @@ pt_http_parse_request_head(const char *buf, const pt_http_head_scan_t *s,
 
 
 int
+pt_http_check_request_line(const char *buf, const pt_http_head_scan_t *s)
+{
+    pt_http_request_line_t  rl;
+
+    if (s->line_end == 0 || s->line_end <= s->start) {
+        return PT_AGAIN;
+    }
+
+    return pt_http_parse_request_line(buf + s->start,
+                                      s->line_end - s->start, &rl);
+}
+
+
+int
 pt_http_parse_response_head(const char *buf,
     const pt_http_head_scan_t *s, pt_http_status_line_t *sl,
     pt_http_header_t *headers, size_t *nheaders)
@@ -309,8 +323,9 @@ pt_http_parse_request_line(const char *p, size_t len,
 static int
 pt_http_parse_target(pt_http_request_line_t *rl)
 {
-    char    *t, *a, *q, *end;
-    size_t   n;
+    char      *t, *a, *q, *end;
+    size_t     n;
+    pt_str_t   scheme;
 
     t = rl->target.data;
     n = rl->target.len;
@@ -349,15 +364,18 @@ pt_http_parse_target(pt_http_request_line_t *rl)
         return PT_OK;
     }
 
-    if (n > 7 && strncasecmp(t, "http://", 7) == 0) {
-        a = t + 7;
+    /* "http://" or "https://", in any case, and something after it */
+    scheme.data = t;
+    scheme.len = (n > 8 && (t[4] == 's' || t[4] == 'S')) ? 8 : 7;
 
-    } else if (n > 8 && strncasecmp(t, "https://", 8) == 0) {
-        a = t + 8;
-
-    } else {
+    if (n <= scheme.len
+        || !(pt_str_caseeq(&scheme, "http://")
+             || pt_str_caseeq(&scheme, "https://")))
+    {
         return PT_ERROR;
     }
+
+    a = t + scheme.len;
 
     for (q = a; q < end && *q != '/' && *q != '?'; q++) {
         /* void */
@@ -699,7 +717,7 @@ pt_http_status_text(unsigned status)
 int
 pt_http_list_has(const pt_str_t *value, const char *token, size_t len)
 {
-    size_t       i;
+    pt_str_t     el;
     const char  *p, *end, *e, *b, *t;
 
     if (len == 0 || value->len == 0) {
@@ -723,18 +741,11 @@ pt_http_list_has(const pt_str_t *value, const char *token, size_t len)
             /* void */
         }
 
-        if ((size_t) (t - b) == len) {
-            for (i = 0; i < len; i++) {
-                if (pt_tolower((unsigned char) b[i])
-                    != pt_tolower((unsigned char) token[i]))
-                {
-                    break;
-                }
-            }
+        el.data = (char *) b;
+        el.len = (size_t) (t - b);
 
-            if (i == len) {
-                return 1;
-            }
+        if (pt_strcaseeq(&el, token, len)) {
+            return 1;
         }
 
         if (e == end) {

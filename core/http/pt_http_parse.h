@@ -102,6 +102,15 @@ int pt_http_scan_head(pt_http_head_scan_t *s, const char *buf, size_t len);
 int pt_http_parse_request_head(const char *buf, const pt_http_head_scan_t *s,
     pt_http_request_line_t *rl, pt_http_header_t *headers, size_t *nheaders);
 
+/* Check the request line alone, as soon as the scanner has found its end
+ * (s->line_end), before the rest of the head is in: a line that can never
+ * start a valid request, such as HTTP/0.9's "GET /" without a version,
+ * is answered at once instead of waiting for an empty line that such a
+ * client never sends. PT_AGAIN while line_end is not known, PT_OK, or the
+ * status pt_http_parse_request_head() would answer (400 or 505). */
+int pt_http_check_request_line(const char *buf,
+    const pt_http_head_scan_t *s);
+
 /* Parse a complete response head from an upstream, with the same field
  * rules as requests. "HTTP/1.1 204" without SP and reason is accepted.
  * Returns PT_OK or PT_ERROR (invalid, too many fields, or a version other

@@ -34,6 +34,10 @@ static pt_http_request_t *pt_http_create_request(pt_connection_t *c);
 static void pt_http_read_head(pt_http_request_t *r);
 static int pt_http_process_head(pt_http_request_t *r, size_t head_end);
 static int pt_http_process_headers(pt_http_request_t *r);
+static size_t pt_http_copy_fields(pt_http_request_t *r,
+    const pt_http_header_t *from, size_t n);
+static int pt_http_underscores(pt_http_request_t *r,
+    const pt_http_header_t *from, size_t n);
 static void pt_http_writer(pt_http_request_t *r);
 static void pt_http_request_done(pt_http_request_t *r);
 static void pt_http_discarding(pt_http_request_t *r);
@@ -48,6 +52,7 @@ static void pt_http_set_idle(pt_connection_t *c, int idle);
 
 typedef struct {
     pt_http_head_scan_t   scan;
+    unsigned              line_checked:1;
 } pt_http_head_state_t;
 
 
@@ -368,6 +373,21 @@ pt_http_read_head(pt_http_request_t *r)
             break;
         }
 
+        /* A request line that can never be valid (HTTP/0.9's "GET /",
+         * say) is answered now: its client waits for us, and would
+         * otherwise hold the connection until header_timeout. */
+        if (hs->scan.line_end && !hs->line_checked) {
+            hs->line_checked = 1;
+            rc = pt_http_check_request_line(b->pos, &hs->scan);
+
+            if (rc != PT_OK) {
+                pt_timer_del(rev);
+                r->keepalive = 0;
+                pt_http_finalize(r, rc);
+                return;
+            }
+        }
+
         if (b->last == b->end) {
             r->keepalive = 0;
             pt_http_finalize(r, hs->scan.line_end == 0 ? 414 : 431);
@@ -415,7 +435,7 @@ static int
 pt_http_process_head(pt_http_request_t *r, size_t head_end)
 {
     int                    rc;
-    size_t                 n, len;
+    size_t                 n, len, under;
     char                  *path;
     pt_buf_t              *b;
     pt_http_head_state_t  *hs;
@@ -448,9 +468,9 @@ pt_http_process_head(pt_http_request_t *r, size_t head_end)
         return PT_ERROR;
     }
 
-    memcpy(r->headers_in.headers.elts, pt_http_scratch_headers,
-           n * sizeof(pt_http_header_t));
-    r->headers_in.headers.nelts = n;
+    /* Fields with '_' go before anything (routing included) sees them;
+     * the scratch array keeps their names for the log below. */
+    under = pt_http_copy_fields(r, pt_http_scratch_headers, n);
 
     if (r->line.form == PT_HTTP_FORM_ORIGIN
         || r->line.form == PT_HTTP_FORM_ABSOLUTE)
@@ -478,7 +498,13 @@ pt_http_process_head(pt_http_request_t *r, size_t head_end)
         r->path = r->line.path;     /* "*" of OPTIONS */
     }
 
-    return pt_http_process_headers(r);
+    rc = pt_http_process_headers(r);
+
+    if (rc == PT_OK && under) {
+        rc = pt_http_underscores(r, pt_http_scratch_headers, n);
+    }
+
+    return rc;
 }
 
 
@@ -562,6 +588,7 @@ static int
 pt_http_te_ends_chunked(const pt_str_t *te)
 {
     size_t       len;
+    pt_str_t     last;
     const char  *end;
 
     end = te->data + te->len;
@@ -572,103 +599,162 @@ pt_http_te_ends_chunked(const pt_str_t *te)
 
     len = (size_t) (end - te->data);
 
-    return len >= 7 && strncasecmp(end - 7, "chunked", 7) == 0
+    last.data = (char *) end - 7;
+    last.len = 7;
+
+    return len >= 7 && pt_str_caseeq(&last, "chunked")
            && (len == 7 || end[-8] == ',' || end[-8] == ' '
                || end[-8] == '\t');
 }
 
 
-#define pt_hdr_is(h, lit) \
-    ((h)->name.len == sizeof(lit) - 1 \
-     && strncasecmp((h)->name.data, lit, sizeof(lit) - 1) == 0)
+/*
+ * The request fields the core keeps a pointer to, each with what to check
+ * when it arrives. One table lookup per field replaces a switch on names;
+ * lengths are compared first, so most fields cost a few integer compares.
+ */
+
+typedef int (*pt_http_header_handler_pt)(pt_http_request_t *r,
+    pt_http_header_t *h, size_t offset);
+
+typedef struct {
+    pt_str_t                    name;     /* lower case                  */
+    size_t                      offset;   /* its pointer in headers_in   */
+    pt_http_header_handler_pt   handler;
+} pt_http_known_header_t;
+
+#define pt_http_known_field(r, offset) \
+    (*(pt_http_header_t **) ((char *) &(r)->headers_in + (offset)))
+
+static int pt_http_header_set(pt_http_request_t *r, pt_http_header_t *h,
+    size_t offset);
+static int pt_http_header_unique(pt_http_request_t *r, pt_http_header_t *h,
+    size_t offset);
+static int pt_http_header_content_length(pt_http_request_t *r,
+    pt_http_header_t *h, size_t offset);
+static int pt_http_header_connection(pt_http_request_t *r,
+    pt_http_header_t *h, size_t offset);
+
+static const pt_http_known_header_t  pt_http_known_headers[] = {
+    { pt_string("host"),
+      offsetof(pt_http_headers_in_t, host), pt_http_header_unique },
+    { pt_string("content-length"),
+      offsetof(pt_http_headers_in_t, content_length),
+      pt_http_header_content_length },
+    { pt_string("transfer-encoding"),
+      offsetof(pt_http_headers_in_t, transfer_encoding),
+      pt_http_header_unique },
+    { pt_string("connection"),
+      offsetof(pt_http_headers_in_t, connection), pt_http_header_connection },
+    { pt_string("expect"),
+      offsetof(pt_http_headers_in_t, expect), pt_http_header_set },
+    { pt_string("upgrade"),
+      offsetof(pt_http_headers_in_t, upgrade), pt_http_header_set },
+    { pt_string("te"),
+      offsetof(pt_http_headers_in_t, te), pt_http_header_set },
+    { pt_string("x-request-id"),
+      offsetof(pt_http_headers_in_t, x_request_id), pt_http_header_set },
+    { pt_string("x-forwarded-for"),
+      offsetof(pt_http_headers_in_t, x_forwarded_for), pt_http_header_set },
+    { pt_string("user-agent"),
+      offsetof(pt_http_headers_in_t, user_agent), pt_http_header_set },
+    { pt_string("referer"),
+      offsetof(pt_http_headers_in_t, referer), pt_http_header_set },
+};
+
+
+/* The last one wins, as the switch this replaces did. */
+static int
+pt_http_header_set(pt_http_request_t *r, pt_http_header_t *h, size_t offset)
+{
+    pt_http_known_field(r, offset) = h;
+
+    return PT_OK;
+}
+
+
+/* Host and Transfer-Encoding twice could be read differently upstream. */
+static int
+pt_http_header_unique(pt_http_request_t *r, pt_http_header_t *h,
+    size_t offset)
+{
+    if (pt_http_known_field(r, offset) != NULL) {
+        return 400;
+    }
+
+    pt_http_known_field(r, offset) = h;
+
+    return PT_OK;
+}
+
+
+/* Several equal lengths are one; differing ones are 400 (RFC 9112 6.3). */
+static int
+pt_http_header_content_length(pt_http_request_t *r, pt_http_header_t *h,
+    size_t offset)
+{
+    int64_t                v;
+    pt_http_headers_in_t  *in;
+
+    in = &r->headers_in;
+    v = pt_http_parse_content_length(&h->value);
+
+    if (v < 0 || (in->content_length && v != in->content_length_n)) {
+        return 400;
+    }
+
+    in->content_length_n = v;
+    pt_http_known_field(r, offset) = h;
+
+    return PT_OK;
+}
+
+
+/* Several Connection lines form one list. */
+static int
+pt_http_header_connection(pt_http_request_t *r, pt_http_header_t *h,
+    size_t offset)
+{
+    pt_http_headers_in_t  *in;
+
+    in = &r->headers_in;
+    in->conn_close |= pt_http_list_has(&h->value, "close", 5);
+    in->conn_keepalive |= pt_http_list_has(&h->value, "keep-alive", 10);
+    pt_http_known_field(r, offset) = h;
+
+    return PT_OK;
+}
+
 
 static int
 pt_http_process_headers(pt_http_request_t *r)
 {
-    size_t                  i, nhost, ncl, nte;
-    int64_t                 cl, v;
-    pt_str_t               *te;
-    pt_http_header_t       *h;
-    pt_http_headers_in_t   *in;
+    int                            rc;
+    size_t                         i, k;
+    pt_str_t                      *te;
+    pt_http_header_t              *h;
+    pt_http_headers_in_t          *in;
+    const pt_http_known_header_t  *kh;
 
     in = &r->headers_in;
     h = in->headers.elts;
-    nhost = 0;
-    ncl = 0;
-    nte = 0;
-    cl = -1;
 
-    for (i = 0; i < in->headers.nelts; i++, h++) {
+    for (i = 0; i < in->headers.nelts; i++) {
+        for (k = 0; k < pt_nelems(pt_http_known_headers); k++) {
+            kh = &pt_http_known_headers[k];
 
-        switch (pt_tolower(h->name.data[0])) {
-
-        case 'h':
-            if (pt_hdr_is(h, "host")) {
-                in->host = h;
-                nhost++;
-            }
-            break;
-
-        case 'c':
-            if (pt_hdr_is(h, "content-length")) {
-                v = pt_http_parse_content_length(&h->value);
-                if (v < 0 || (cl >= 0 && v != cl)) {
-                    return 400;
+            if (pt_strcaseeq(&h[i].name, kh->name.data, kh->name.len)) {
+                rc = kh->handler(r, &h[i], kh->offset);
+                if (rc != PT_OK) {
+                    return rc;
                 }
-                cl = v;
-                in->content_length = h;
-                ncl++;
-
-            } else if (pt_hdr_is(h, "connection")) {
-                /* Several Connection lines form one list. */
-                in->connection = h;
-                in->conn_close |= pt_http_list_has(&h->value, "close", 5);
-                in->conn_keepalive |= pt_http_list_has(&h->value,
-                                                       "keep-alive", 10);
+                break;
             }
-            break;
-
-        case 't':
-            if (pt_hdr_is(h, "transfer-encoding")) {
-                in->transfer_encoding = h;
-                nte++;
-            } else if (pt_hdr_is(h, "te")) {
-                in->te = h;
-            }
-            break;
-
-        case 'e':
-            if (pt_hdr_is(h, "expect")) {
-                in->expect = h;
-            }
-            break;
-
-        case 'u':
-            if (pt_hdr_is(h, "upgrade")) {
-                in->upgrade = h;
-            } else if (pt_hdr_is(h, "user-agent")) {
-                in->user_agent = h;
-            }
-            break;
-
-        case 'x':
-            if (pt_hdr_is(h, "x-request-id")) {
-                in->x_request_id = h;
-            } else if (pt_hdr_is(h, "x-forwarded-for")) {
-                in->x_forwarded_for = h;
-            }
-            break;
-
-        case 'r':
-            if (pt_hdr_is(h, "referer")) {
-                in->referer = h;
-            }
-            break;
         }
     }
 
     /* Host: exactly one in HTTP/1.1; absolute-form's authority wins. */
-    if (nhost > 1 || (nhost == 0 && r->version == 11)) {
+    if (in->host == NULL && r->version == 11) {
         return 400;
     }
 
@@ -687,16 +773,16 @@ pt_http_process_headers(pt_http_request_t *r)
         return 400;
     }
 
-    if (nte) {
+    if (in->transfer_encoding) {
         /* Both framings at once is the classic smuggling vector; so is a
          * chunked body on a 1.0 request. */
-        if (ncl || r->version == 10 || nte > 1) {
+        if (in->content_length || r->version == 10) {
             return 400;
         }
 
         te = &in->transfer_encoding->value;
 
-        if (te->len == 7 && strncasecmp(te->data, "chunked", 7) == 0) {
+        if (pt_str_caseeq(te, "chunked")) {
             in->chunked = 1;
 
         } else if (pt_http_te_ends_chunked(te)) {
@@ -706,11 +792,14 @@ pt_http_process_headers(pt_http_request_t *r)
         } else {
             return 400;    /* the final coding is not chunked */
         }
+
+        in->content_length_n = -1;
     }
 
-    in->content_length_n = in->chunked ? -1 : cl;
-
-    if (cl > 0 && (uint64_t) cl > (uint64_t) r->hmcf->max_body_size) {
+    if (in->content_length_n > 0
+        && (uint64_t) in->content_length_n
+           > (uint64_t) r->hmcf->max_body_size)
+    {
         return 413;
     }
 
@@ -719,19 +808,108 @@ pt_http_process_headers(pt_http_request_t *r)
                                          && !in->conn_close);
 
     if (in->expect) {
-        if (in->expect->value.len == 12
-            && strncasecmp(in->expect->value.data, "100-continue", 12) == 0)
-        {
+        if (pt_str_caseeq(&in->expect->value, "100-continue")) {
             r->expect_continue = (r->version == 11);
         } else {
             return 417;
         }
     }
 
-    r->body.rest = in->chunked ? -1 : (cl > 0 ? cl : 0);
-    r->body.done = !in->chunked && cl <= 0;
+    r->body.rest = in->chunked ? -1
+                   : (in->content_length_n > 0 ? in->content_length_n : 0);
+    r->body.done = !in->chunked && in->content_length_n <= 0;
 
     return PT_OK;
+}
+
+
+/* 1 when a field name holds '_' (see limits.underscore_headers). */
+static int
+pt_http_name_has_underscore(const pt_str_t *name)
+{
+    return memchr(name->data, '_', name->len) != NULL;
+}
+
+
+/* Copy the parsed fields to the request, leaving out those whose name
+ * holds '_' unless they are allowed; returns how many were left out. */
+static size_t
+pt_http_copy_fields(pt_http_request_t *r, const pt_http_header_t *from,
+    size_t n)
+{
+    size_t             i, left;
+    pt_http_header_t  *to;
+
+    to = r->headers_in.headers.elts;
+    left = 0;
+
+    for (i = 0; i < n; i++) {
+        if (r->hmcf->underscore_headers != PT_HTTP_UNDERSCORE_ALLOW
+            && pt_http_name_has_underscore(&from[i].name))
+        {
+            left++;
+            continue;
+        }
+
+        *to++ = from[i];
+    }
+
+    r->headers_in.headers.nelts = n - left;
+
+    return left;
+}
+
+
+/* Say which fields with '_' were dropped (or refused), once the request
+ * id is known so the line can be matched with the access log. The names
+ * are tokens (the parser checked), safe to log as they are. */
+static int
+pt_http_underscores(pt_http_request_t *r, const pt_http_header_t *from,
+    size_t n)
+{
+    int      reject;
+    char     names[512], *p, *end;
+    size_t   i, sep;
+
+    reject = (r->hmcf->underscore_headers == PT_HTTP_UNDERSCORE_REJECT);
+
+    if (!pt_log_enabled(NULL, PT_LOG_INFO)) {
+        return reject ? 400 : PT_OK;
+    }
+
+    if (pt_http_request_id(r) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    p = names;
+    end = names + sizeof(names) - sizeof(", ...");
+
+    for (i = 0; i < n; i++) {
+        if (!pt_http_name_has_underscore(&from[i].name)) {
+            continue;
+        }
+
+        sep = (p > names) ? 2 : 0;
+
+        /* p never passes end, which leaves room for ", ..." */
+        if ((size_t) (end - p) < sep + from[i].name.len) {
+            p = sep ? pt_cpystr(p, ", ...") : pt_cpystr(p, "...");
+            break;
+        }
+
+        if (sep) {
+            p = pt_cpystr(p, ", ");
+        }
+
+        p = pt_cpymem(p, from[i].name.data, from[i].name.len);
+    }
+
+    pt_http_log_request(r, PT_LOG_INFO,
+                        "%s header fields with \"_\" in the name: %.*s",
+                        reject ? "refused" : "dropped",
+                        (int) (p - names), names);
+
+    return reject ? 400 : PT_OK;
 }
 
 

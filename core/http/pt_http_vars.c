@@ -689,7 +689,7 @@ pt_var_cookie(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
     h = r->headers_in.headers.elts;
 
     for (i = 0; i < r->headers_in.headers.nelts; i++) {
-        if (h[i].name.len != 6 || strncasecmp(h[i].name.data, "cookie", 6)) {
+        if (!pt_str_caseeq(&h[i].name, "cookie")) {
             continue;
         }
 

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "pt_upstream.h"
+#include "pt_proxy_head.h"
 #include "pt_ssl.h"
 #include "pt_string.h"
 #include "pt_time.h"
@@ -66,8 +67,8 @@ typedef struct {
 
 
 static int pt_proxy_build_head(pt_proxy_t *p);
-static int pt_proxy_hop_by_hop(pt_http_header_t *h, pt_http_header_t *all,
-    size_t n);
+static int pt_proxy_interim(pt_proxy_t *p, pt_http_status_line_t *sl,
+    pt_http_header_t *h, size_t n);
 static void pt_proxy_connect(pt_proxy_t *p);
 static int pt_proxy_pick(pt_proxy_t *p);
 static int pt_proxy_unavailable(pt_http_request_t *r);
@@ -181,160 +182,25 @@ pt_proxy_handler(pt_http_request_t *r)
 }
 
 
-/* The request line and fields for the upstream. Hop-by-hop fields (and
- * any the client's Connection names) stay behind; X-Forwarded-* and
- * X-Request-ID are ours to set. */
-static int
-pt_proxy_skip_header(pt_http_request_t *r, pt_http_header_t *h)
-{
-    if (pt_http_is_hop_by_hop(&h->name, NULL)) {
-        return 1;
-    }
-
-    if (r->headers_in.connection
-        && pt_proxy_hop_by_hop(h, r->headers_in.headers.elts,
-                               r->headers_in.headers.nelts))
-    {
-        return 1;
-    }
-
-    switch (h->name.len) {
-    case 4:
-        return strncasecmp(h->name.data, "host", 4) == 0;
-    case 6:
-        return strncasecmp(h->name.data, "expect", 6) == 0;
-    case 12:
-        return strncasecmp(h->name.data, "x-request-id", 12) == 0;
-    case 14:
-        return strncasecmp(h->name.data, "content-length", 14) == 0;
-    case 15:
-        return strncasecmp(h->name.data, "x-forwarded-for", 15) == 0;
-    case 16:
-        return strncasecmp(h->name.data, "x-forwarded-host", 16) == 0;
-    case 17:
-        return strncasecmp(h->name.data, "x-forwarded-proto", 17) == 0;
-    }
-
-    return 0;
-}
-
-
+/* The request head for the upstream (pt_proxy_head.c has the rules). */
 static int
 pt_proxy_build_head(pt_proxy_t *p)
 {
-    char               *b;
-    size_t              len, i;
-    pt_str_t            host, xff;
-    pt_http_header_t   *h;
-    pt_http_request_t  *r;
+    pt_http_request_t     *r;
+    pt_proxy_head_conf_t   conf;
 
     r = p->r;
-    h = r->headers_in.headers.elts;
 
-    if (r->headers_in.host) {
-        host = r->headers_in.host->value;
-    } else if (r->host.len) {
-        host = r->host;
-    } else {
-        host.data = p->peer->text;
-        host.len = strlen(host.data);
-    }
+    conf.peer.data = p->peer->text;
+    conf.peer.len = strlen(p->peer->text);
+    conf.client = r->connection->addr_text;
+    pt_str_null(&conf.scheme);
+    conf.body = pt_proxy_body_framing(r);
+    conf.close = (p->us->keepalive == 0);
 
-    xff.len = 0;
-    xff.data = NULL;
-    if (r->headers_in.x_forwarded_for) {
-        xff = r->headers_in.x_forwarded_for->value;
-    }
+    p->req_chunked = (conf.body == PT_PROXY_BODY_CHUNKED);
 
-    p->req_chunked = r->headers_in.chunked;
-
-    len = r->method_name.len + 1 + r->path.len + 1 + r->query.len
-          + sizeof(" HTTP/1.1\r\n") - 1
-          + sizeof("Host: \r\n") - 1 + host.len
-          + sizeof("X-Forwarded-For: , \r\n") - 1 + xff.len
-          + r->connection->addr_text.len
-          + sizeof("X-Forwarded-Proto: https\r\n") - 1
-          + sizeof("X-Forwarded-Host: \r\n") - 1 + host.len
-          + sizeof("X-Request-ID: \r\n") - 1 + r->request_id.len
-          + sizeof("Content-Length: 18446744073709551615\r\n") - 1
-          + sizeof("Transfer-Encoding: chunked\r\n") - 1
-          + sizeof("Connection: close\r\n") - 1
-          + sizeof("\r\n") - 1;
-
-    for (i = 0; i < r->headers_in.headers.nelts; i++) {
-        len += h[i].name.len + 4 + h[i].value.len;
-    }
-
-    b = pt_pnalloc(r->pool, len);
-    if (b == NULL) {
-        return PT_ERROR;
-    }
-
-    p->head.start = b;
-    p->head.pos = b;
-
-    b = pt_cpymem(b, r->method_name.data, r->method_name.len);
-    *b++ = ' ';
-    b = pt_cpymem(b, r->path.data, r->path.len);
-    if (r->has_query) {
-        *b++ = '?';
-        b = pt_cpymem(b, r->query.data, r->query.len);
-    }
-    b = pt_cpystr(b, " HTTP/1.1\r\nHost: ");
-    b = pt_cpymem(b, host.data, host.len);
-    b = pt_cpystr(b, "\r\n");
-
-    for (i = 0; i < r->headers_in.headers.nelts; i++) {
-        if (h[i].name.len == 0 || pt_proxy_skip_header(r, &h[i])) {
-            continue;
-        }
-
-        b = pt_cpymem(b, h[i].name.data, h[i].name.len);
-        *b++ = ':';
-        *b++ = ' ';
-        b = pt_cpymem(b, h[i].value.data, h[i].value.len);
-        *b++ = '\r';
-        *b++ = '\n';
-    }
-
-    b = pt_cpystr(b, "X-Forwarded-For: ");
-    if (xff.len) {
-        b = pt_cpymem(b, xff.data, xff.len);
-        b = pt_cpystr(b, ", ");
-    }
-    b = pt_cpymem(b, r->connection->addr_text.data,
-                  r->connection->addr_text.len);
-    b = pt_cpystr(b, "\r\nX-Forwarded-Proto: http\r\n");
-
-    if (r->headers_in.host) {
-        b = pt_cpystr(b, "X-Forwarded-Host: ");
-        b = pt_cpymem(b, host.data, host.len);
-        b = pt_cpystr(b, "\r\n");
-    }
-
-    b = pt_cpystr(b, "X-Request-ID: ");
-    b = pt_cpymem(b, r->request_id.data, r->request_id.len);
-    b = pt_cpystr(b, "\r\n");
-
-    if (p->req_chunked) {
-        b = pt_cpystr(b, "Transfer-Encoding: chunked\r\n");
-
-    } else if (r->headers_in.content_length_n >= 0) {
-        b += sprintf(b, "Content-Length: %lld\r\n",
-                     (long long) r->headers_in.content_length_n);
-    }
-
-    if (p->us->keepalive == 0) {
-        b = pt_cpystr(b, "Connection: close\r\n");
-    }
-
-    *b++ = '\r';
-    *b++ = '\n';
-
-    p->head.last = b;
-    p->head.end = b;
-
-    return PT_OK;
+    return pt_proxy_request_head(r, &conf, &p->head);
 }
 
 
@@ -899,79 +765,21 @@ pt_proxy_read_response(pt_proxy_t *p)
 }
 
 
-static int
-pt_proxy_is_connection(pt_http_header_t *h)
-{
-    return h->name.len == 10
-           && strncasecmp(h->name.data, "connection", 10) == 0;
-}
-
-
-/* Hop-by-hop, or named by any of the message's Connection fields. */
-static int
-pt_proxy_hop_by_hop(pt_http_header_t *h, pt_http_header_t *all, size_t n)
-{
-    size_t  i;
-
-    if (pt_http_is_hop_by_hop(&h->name, NULL)) {
-        return 1;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (pt_proxy_is_connection(&all[i])
-            && pt_http_list_has(&all[i].value, h->name.data, h->name.len))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/* Queue an interim response for the client, without its hop-by-hop
- * fields; it goes out ahead of the final one. */
+/* Queue an interim response for the client; it goes out ahead of the
+ * final one. */
 static int
 pt_proxy_interim(pt_proxy_t *p, pt_http_status_line_t *sl,
     pt_http_header_t *h, size_t n)
 {
-    char               *b;
-    size_t              i, len;
     pt_chain_t         *cl, **ll;
     pt_http_request_t  *r;
 
     r = p->r;
-    len = sizeof("HTTP/1.1 199 \r\n\r\n") + sl->reason.len;
 
-    for (i = 0; i < n; i++) {
-        len += h[i].name.len + h[i].value.len + 4;
-    }
-
-    b = pt_pnalloc(r->pool, len);
     cl = pt_http_link_get(r);
-    if (b == NULL || cl == NULL) {
+    if (cl == NULL || pt_proxy_interim_head(r, sl, h, n, cl->buf) != PT_OK) {
         return PT_ERROR;
     }
-
-    cl->buf->start = b;
-    cl->buf->pos = b;
-
-    b += sprintf(b, "HTTP/1.1 %03u %.*s\r\n", sl->status,
-                 (int) sl->reason.len, sl->reason.data);
-
-    for (i = 0; i < n; i++) {
-        if (pt_proxy_hop_by_hop(&h[i], h, n)) {
-            continue;
-        }
-        b = pt_cpymem(b, h[i].name.data, h[i].name.len);
-        b = pt_cpystr(b, ": ");
-        b = pt_cpymem(b, h[i].value.data, h[i].value.len);
-        b = pt_cpystr(b, "\r\n");
-    }
-
-    b = pt_cpystr(b, "\r\n");
-    cl->buf->last = b;
-    cl->buf->end = b;
 
     for (ll = &r->out; *ll; ll = &(*ll)->next) { /* void */ }
     *ll = cl;
@@ -983,12 +791,11 @@ pt_proxy_interim(pt_proxy_t *p, pt_http_status_line_t *sl,
 static int
 pt_proxy_process_head(pt_proxy_t *p)
 {
-    int                     rc, close, keepalive;
-    char                   *mem;
-    size_t                  i, n, total;
-    int64_t                 len;
-    pt_http_header_t        hdrs[128], *h, *out;
+    int                     rc;
+    size_t                  n;
+    pt_http_header_t        hdrs[128];
     pt_http_request_t      *r;
+    pt_proxy_response_t     resp;
     pt_http_status_line_t   sl;
 
     r = p->r;
@@ -1016,10 +823,9 @@ pt_proxy_process_head(pt_proxy_t *p)
                 return PT_ERROR;
             }
 
-            /* 100 Continue is ours to give (we never forward Expect);
-             * other interim responses (103 Early Hints) go to 1.1
-             * clients, as RFC 9110 15.2 asks of a proxy. */
-            if (sl.status != 100 && r->version == 11
+            /* 103 Early Hints and the like, as RFC 9110 15.2 asks of a
+             * proxy; 100 Continue is ours to give. */
+            if (pt_proxy_interim_passes(r, sl.status)
                 && pt_proxy_interim(p, &sl, hdrs, n) != PT_OK)
             {
                 pt_proxy_fail(p, 500, 0, "out of memory");
@@ -1047,87 +853,17 @@ pt_proxy_process_head(pt_proxy_t *p)
         pt_upstream_peer_ok(p->us, p->peer);
     }
 
-    h = hdrs;
-    close = 0;
-    keepalive = 0;
-    total = 0;
-
-    for (i = 0; i < n; i++) {
-        if (pt_proxy_is_connection(&h[i])) {
-            close |= pt_http_list_has(&h[i].value, "close", 5);
-            keepalive |= pt_http_list_has(&h[i].value, "keep-alive", 10);
-        }
-        total += h[i].name.len + h[i].value.len;
-    }
-
-    p->upstream_keepalive = (sl.version == 11) ? !close
-                                               : (keepalive && !close);
-
     /* Copied out of the buffer: it is reused for the body. */
-    mem = pt_pnalloc(r->pool, total + 1);
-    if (mem == NULL) {
-        pt_proxy_fail(p, 500, 0, "out of memory");
+    rc = pt_proxy_response_head(r, sl.version, sl.status, hdrs, n, &resp);
+
+    if (rc != PT_OK) {
+        pt_proxy_fail(p, rc == PT_ERROR ? 500 : (unsigned) rc, 0,
+                      resp.error ? resp.error : "out of memory");
         return PT_ERROR;
     }
 
-    r->headers_out.status = sl.status;
-    r->headers_out.content_length_n = -1;
-
-    for (i = 0; i < n; i++) {
-        if (h[i].name.len == 14
-            && strncasecmp(h[i].name.data, "content-length", 14) == 0)
-        {
-            len = pt_http_parse_content_length(&h[i].value);
-
-            /* RFC 9112 6.3: differing lengths must not be guessed at. */
-            if (len < 0 || (r->headers_out.content_length_n >= 0
-                            && len != r->headers_out.content_length_n))
-            {
-                pt_proxy_fail(p, 502, 0, "upstream sent an invalid "
-                              "Content-Length");
-                return PT_ERROR;
-            }
-
-            r->headers_out.content_length_n = len;
-            continue;
-        }
-
-        if (h[i].name.len == 17
-            && strncasecmp(h[i].name.data, "transfer-encoding", 17) == 0)
-        {
-            if (!(h[i].value.len == 7
-                  && strncasecmp(h[i].value.data, "chunked", 7) == 0))
-            {
-                pt_proxy_fail(p, 502, 0, "upstream sent a transfer coding "
-                              "other than chunked");
-                return PT_ERROR;
-            }
-            p->resp_chunked = 1;
-            continue;
-        }
-
-        if (pt_proxy_hop_by_hop(&h[i], h, n)) {
-            continue;
-        }
-
-        out = pt_array_push(&r->headers_out.headers);
-        if (out == NULL) {
-            pt_proxy_fail(p, 500, 0, "out of memory");
-            return PT_ERROR;
-        }
-
-        out->name.data = mem;
-        mem = pt_cpymem(mem, h[i].name.data, h[i].name.len);
-        out->name.len = h[i].name.len;
-        out->value.data = mem;
-        mem = pt_cpymem(mem, h[i].value.data, h[i].value.len);
-        out->value.len = h[i].value.len;
-    }
-
-    if (p->resp_chunked) {
-        /* RFC 9112 6.3: chunked wins over a length. */
-        r->headers_out.content_length_n = -1;
-    }
+    p->upstream_keepalive = resp.keepalive;
+    p->resp_chunked = resp.chunked;
 
     p->in.pos += p->scan.head_end;
 

@@ -491,9 +491,7 @@ pt_router_managed(const pt_str_t *name)
     const char        **m;
 
     for (m = managed; *m; m++) {
-        if (strlen(*m) == name->len
-            && strncasecmp(*m, name->data, name->len) == 0)
-        {
+        if (pt_strcaseeq(name, *m, strlen(*m))) {
             return 1;
         }
     }

@@ -50,7 +50,7 @@ pt_router_remove_in(pt_http_request_t *r, const pt_str_t *name)
 
     /* An empty name marks a removed field: nothing forwards those. */
     for (i = 0; i < r->headers_in.headers.nelts; i++) {
-        if (pt_str_caseequal(&h[i].name, name)) {
+        if (pt_strcaseeq(&h[i].name, name->data, name->len)) {
             h[i].name.len = 0;
         }
     }

@@ -458,7 +458,7 @@ pt_router_headers_match(pt_router_conf_t *rcf, pt_http_request_t *r)
     for (i = 0; i < rcf->headers.nelts; i++) {
         /* Any field of that name may satisfy the condition. */
         for (j = 0; j < r->headers_in.headers.nelts; j++) {
-            if (pt_str_caseequal(&h[j].name, &cond[i].name)
+            if (pt_strcaseeq(&h[j].name, cond[i].name.data, cond[i].name.len)
                 && pt_router_value_match(&cond[i], &h[j].value))
             {
                 break;

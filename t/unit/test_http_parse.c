@@ -546,16 +546,57 @@ test_helpers(void)
 }
 
 
+/* The request line alone, checked as soon as its end is seen. */
+
+static int
+line_only(const char *s, size_t len)
+{
+    pt_http_head_scan_t  sc;
+
+    s = copy(s, len);
+    if (s == NULL) {
+        return -101;
+    }
+
+    memset(&sc, 0, sizeof(sc));
+
+    if (pt_http_scan_head(&sc, s, len) != PT_AGAIN) {
+        return -100;
+    }
+
+    return pt_http_check_request_line(s, &sc);
+}
+
+
+static void
+test_line_check(void)
+{
+    is_int(line_only(S("GET /")), PT_AGAIN, "line check: no line end yet");
+    is_int(line_only(S("GET / HTTP/1.1\r\nHost: a\r\n")), PT_OK,
+           "line check: a valid line, head not complete");
+    is_int(line_only(S("\r\nGET / HTTP/1.0\r\n")), PT_OK,
+           "line check: after a leading empty line");
+    is_int(line_only(S("GET /\r\n")), 400,
+           "line check: HTTP/0.9 (no version) is 400 at once");
+    is_int(line_only(S("GET /\n")), 400, "line check: bare LF is 400");
+    is_int(line_only(S("GET / HTTP/2.0\r\n")), 505,
+           "line check: HTTP/2.0 is 505 at once");
+    is_int(line_only(S("GET  / HTTP/1.1\r\n")), 400,
+           "line check: two spaces is 400 at once");
+}
+
+
 int
 main(void)
 {
-    tap_plan(205);
+    tap_plan(212);
 
     test_scanner();
     test_valid_requests();
     test_bad_requests();
     test_responses();
     test_helpers();
+    test_line_check();
 
     copy(NULL, 0);
 
