@@ -2,7 +2,7 @@
  * pt_hash.h: the one hash table, keyed by byte strings.
  *
  * Open addressing with linear probing, at most half full, so a miss ends
- * at an empty slot after a probe or two. Each slot keeps the full 64-bit
+ * at an empty slot after a few probes. Each slot keeps the full 64-bit
  * hash, so a probe only follows the element pointer when the hashes are
  * equal. The table copies each key into its element; values are the
  * caller's pointers. Memory comes from a pool: the table lives as long as
