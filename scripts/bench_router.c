@@ -6,7 +6,8 @@
  * does at load, then the lookup runs over a rotating set of request paths
  * that each hit a different route. The figure is the median over several
  * trials of the time per lookup; the ratio of the two is what matters
- * (the issue asks for at most 2x).
+ * (the issue asks for at most 2x). Time is the thread's CPU time, so that
+ * other processes on a busy machine do not count while they run.
  *
  *   objs/bench_router [LOOKUPS_PER_TRIAL]
  */
@@ -30,7 +31,7 @@ now_ns(void)
 {
     struct timespec  ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 
     return (double) ts.tv_sec * 1e9 + (double) ts.tv_nsec;
 }
@@ -160,8 +161,8 @@ main(int argc, char **argv)
     pt_cycle = c10k;
     large = measure(c10k, 10000, lookups, &sum);
 
-    printf("router lookup, %d trials of %lu lookups, median per lookup:\n",
-           TRIALS, lookups);
+    printf("router lookup, %d trials of %lu lookups, median CPU time per "
+           "lookup:\n", TRIALS, lookups);
     printf("  10 prefix routes:      %8.1f ns\n", small);
     printf("  10,000 prefix routes:  %8.1f ns\n", large);
     printf("  ratio 10,000 / 10:     %8.2f (target: at most 2)\n",

@@ -4,8 +4,6 @@
  * pt_yaml_load.c, include: processing in pt_yaml_include.c.
  */
 
-#include <time.h>
-
 #include "pt_yaml.h"
 #include "pt_string.h"
 
@@ -16,8 +14,6 @@
 
 static int pt_yaml_verror(pt_pool_t *pool, pt_str_t *err, const char *file,
     unsigned line, unsigned col, const char *fmt, va_list args);
-static size_t pt_yaml_keyset_slot(pt_yaml_keyset_t *ks, const pt_str_t *key,
-    size_t *slot);
 
 
 pt_yaml_node_t *
@@ -178,38 +174,49 @@ int
 pt_yaml_keyset_init(pt_yaml_keyset_t *ks, pt_yaml_pair_t *pairs, size_t n,
     size_t *dup, size_t *first)
 {
-    size_t  i, j, size, slot;
+    int              rc;
+    void            *old;
+    size_t           i, j;
+    pt_str_t        *key;
 
     ks->pairs = pairs;
     ks->n = 0;
-    ks->slots = NULL;
-    ks->mask = 0;
+    ks->pool = NULL;
 
-    if (n > PT_YAML_LINEAR_MAX) {
-        /* at least twice n slots keep probe sequences short */
-        for (size = 16; size < n * 2; size *= 2) { /* void */ }
+    if (n <= PT_YAML_LINEAR_MAX) {
+        for (i = 0; i < n; i++) {
+            j = pt_yaml_keyset_find(ks, &pairs[i].key->scalar);
+            if (j != SIZE_MAX) {
+                *dup = i;
+                *first = j;
+                return PT_DECLINED;
+            }
 
-        ks->slots = calloc(size, sizeof(uint32_t));
-        if (ks->slots == NULL) {
-            return PT_ERROR;
+            ks->n = i + 1;
         }
 
-        ks->mask = size - 1;
+        return PT_OK;
+    }
+
+    ks->pool = pt_pool_create(PT_POOL_DEFAULT_SIZE);
+    if (ks->pool == NULL || pt_hash_init(&ks->index, ks->pool, n, 0) != PT_OK)
+    {
+        pt_yaml_keyset_free(ks);
+        return PT_ERROR;
     }
 
     for (i = 0; i < n; i++) {
-        slot = 0;
-
-        j = pt_yaml_keyset_slot(ks, &pairs[i].key->scalar, &slot);
-        if (j != SIZE_MAX) {
+        key = &pairs[i].key->scalar;
+        rc = pt_hash_add(&ks->index, key->data, key->len, &pairs[i], &old);
+        if (rc != PT_OK) {
             pt_yaml_keyset_free(ks);
-            *dup = i;
-            *first = j;
-            return PT_DECLINED;
-        }
 
-        if (ks->slots) {
-            ks->slots[slot] = (uint32_t) (i + 1);
+            if (rc == PT_DECLINED) {
+                *dup = i;
+                *first = (size_t) ((pt_yaml_pair_t *) old - pairs);
+            }
+
+            return rc;
         }
 
         ks->n = i + 1;
@@ -222,21 +229,10 @@ pt_yaml_keyset_init(pt_yaml_keyset_t *ks, pt_yaml_pair_t *pairs, size_t n,
 size_t
 pt_yaml_keyset_find(pt_yaml_keyset_t *ks, const pt_str_t *key)
 {
-    size_t  slot;
+    size_t           i;
+    pt_yaml_pair_t  *p;
 
-    return pt_yaml_keyset_slot(ks, key, &slot);
-}
-
-
-/* The index of the pair with this key; or SIZE_MAX and, when indexed, the
- * free slot where it would go. */
-static size_t
-pt_yaml_keyset_slot(pt_yaml_keyset_t *ks, const pt_str_t *key, size_t *slot)
-{
-    size_t    i;
-    uint32_t  s;
-
-    if (ks->slots == NULL) {
+    if (ks->pool == NULL) {
         for (i = 0; i < ks->n; i++) {
             if (pt_str_equal(&ks->pairs[i].key->scalar, key)) {
                 return i;
@@ -246,44 +242,15 @@ pt_yaml_keyset_slot(pt_yaml_keyset_t *ks, const pt_str_t *key, size_t *slot)
         return SIZE_MAX;
     }
 
-    i = pt_yaml_hash(key->data, key->len) & ks->mask;
+    p = pt_hash_find(&ks->index, key->data, key->len);
 
-    for ( ;; ) {
-        s = ks->slots[i];
-        if (s == 0) {
-            *slot = i;
-            return SIZE_MAX;
-        }
-
-        if (pt_str_equal(&ks->pairs[s - 1].key->scalar, key)) {
-            return s - 1;
-        }
-
-        i = (i + 1) & ks->mask;
-    }
+    return p ? (size_t) (p - ks->pairs) : SIZE_MAX;
 }
 
 
 void
 pt_yaml_keyset_free(pt_yaml_keyset_t *ks)
 {
-    free(ks->slots);
-    ks->slots = NULL;
-}
-
-
-/* The keys come from whoever wrote the file: a per-process seed keeps
- * colliding keys from being prepared in advance. */
-uint64_t
-pt_yaml_hash(const char *data, size_t len)
-{
-    static uint64_t  seed;
-
-    if (seed == 0) {
-        seed = ((uint64_t) (uintptr_t) &seed << 16)
-               ^ ((uint64_t) getpid() << 32) ^ (uint64_t) time(NULL)
-               ^ 0x9e3779b97f4a7c15ULL;
-    }
-
-    return pt_hash_fnv1a(data, len, seed);
+    pt_pool_destroy(ks->pool);
+    ks->pool = NULL;
 }

@@ -32,6 +32,7 @@
 
 #include "pt_core.h"
 #include "pt_palloc.h"
+#include "pt_hash.h"
 
 
 #define PT_YAML_MAX_NODES      1000000
@@ -131,12 +132,12 @@ const char *pt_yaml_printable(pt_pool_t *pool, const char *s, size_t len,
 
 /* The keys of a pairs array, indexed so that lookups stay cheap however
  * large a hostile file makes a map (small maps are searched linearly).
- * The hash is seeded per process. */
+ * The index is a pt_hash (seeded per process) in a pool of its own. */
 typedef struct {
     pt_yaml_pair_t   *pairs;      /* the caller's, not copied              */
     size_t            n;          /* pairs indexed                         */
-    uint32_t         *slots;      /* pair index + 1, 0 is empty; or NULL   */
-    size_t            mask;       /* the number of slots (a power of 2) - 1 */
+    pt_pool_t        *pool;       /* the index's memory; NULL: no index    */
+    pt_hash_t         index;      /* key -> its pair                       */
 } pt_yaml_keyset_t;
 
 /* Index pairs[0..n). PT_OK; PT_DECLINED when two keys are equal (*dup is
@@ -150,9 +151,6 @@ size_t pt_yaml_keyset_find(pt_yaml_keyset_t *ks, const pt_str_t *key);
 
 /* Release the index (pairs are untouched). */
 void pt_yaml_keyset_free(pt_yaml_keyset_t *ks);
-
-/* The seeded hash the key sets use, for other tables keyed by file text. */
-uint64_t pt_yaml_hash(const char *data, size_t len);
 
 
 #endif /* PT_YAML_H */

@@ -32,7 +32,6 @@ typedef struct {
 
 
 typedef struct {
-    pt_str_t           name;
     pt_yaml_node_t    *node;
     size_t             count;
     unsigned           height;
@@ -41,7 +40,7 @@ typedef struct {
 
 typedef struct {
     pt_pool_t         *pool;
-    pt_pool_t         *temp;       /* anchor names; gone after the load   */
+    pt_pool_t         *temp;       /* anchors; gone after the load        */
     const char        *file;
     const char        *data;
     size_t             len;
@@ -49,11 +48,7 @@ typedef struct {
     pt_yaml_node_t    *root;
     size_t             depth;      /* open collections                    */
     size_t             total;      /* nodes so far, aliases expanded      */
-    pt_yaml_anchor_t  *anchors;
-    size_t             nanchors;
-    size_t             anchors_cap;
-    uint32_t          *aslots;     /* anchor index + 1; 0 is empty        */
-    size_t             amask;
+    pt_hash_t          anchors;    /* name -> pt_yaml_anchor_t, in temp   */
     pt_yaml_frame_t    frames[PT_YAML_MAX_DEPTH];
 } pt_yaml_loader_t;
 
@@ -80,9 +75,6 @@ static int pt_yaml_fail(pt_yaml_loader_t *ld, const yaml_mark_t *mark,
 static unsigned pt_yaml_pos(size_t v);
 static int pt_yaml_anchor_set(pt_yaml_loader_t *ld, const pt_str_t *name,
     pt_yaml_node_t *node, size_t count, unsigned height);
-static pt_yaml_anchor_t *pt_yaml_anchor_find(pt_yaml_loader_t *ld,
-    const char *name, size_t len, size_t *slot);
-static int pt_yaml_anchor_grow(pt_yaml_loader_t *ld);
 
 
 int
@@ -183,7 +175,9 @@ pt_yaml_load_string(pt_pool_t *pool, const char *name, const char *data,
     ld->file = pt_pstrndup(pool, name, strlen(name));
     ld->temp = pt_pool_create(PT_POOL_DEFAULT_SIZE);
 
-    if (ld->file == NULL || ld->temp == NULL) {
+    if (ld->file == NULL || ld->temp == NULL
+        || pt_hash_init(&ld->anchors, ld->temp, 0, 0) != PT_OK)
+    {
         rc = pt_yaml_error_at(pool, err, name, 0, 0, "out of memory");
 
     } else {
@@ -198,8 +192,6 @@ pt_yaml_load_string(pt_pool_t *pool, const char *name, const char *data,
         free(ld->frames[i].buf);
     }
 
-    free(ld->anchors);
-    free(ld->aslots);
     pt_pool_destroy(ld->temp);
     free(ld);
 
@@ -467,7 +459,7 @@ pt_yaml_alias(pt_yaml_loader_t *ld, yaml_event_t *ev)
 
     name = (const char *) ev->data.alias.anchor;
 
-    a = pt_yaml_anchor_find(ld, name, strlen(name), NULL);
+    a = pt_hash_find(&ld->anchors, name, strlen(name));
     if (a == NULL) {
         return pt_yaml_fail(ld, &ev->start_mark,
                             "unknown alias \"%s\" (an alias must follow "
@@ -787,117 +779,23 @@ static int
 pt_yaml_anchor_set(pt_yaml_loader_t *ld, const pt_str_t *name,
     pt_yaml_node_t *node, size_t count, unsigned height)
 {
-    size_t             slot;
     pt_yaml_anchor_t  *a;
 
-    slot = 0;
-    a = pt_yaml_anchor_find(ld, name->data, name->len, &slot);
+    a = pt_hash_find(&ld->anchors, name->data, name->len);
 
     if (a == NULL) {
-        /* the table has twice the slots of the array: growing the array
-         * when it is full keeps the table at most half full */
-        if (ld->nanchors == ld->anchors_cap) {
-            if (pt_yaml_anchor_grow(ld) != PT_OK) {
-                return pt_yaml_error(ld->pool, ld->err, node,
-                                     "out of memory");
-            }
-
-            (void) pt_yaml_anchor_find(ld, name->data, name->len, &slot);
-        }
-
-        a = &ld->anchors[ld->nanchors];
-
-        if (pt_str_dup(ld->temp, &a->name, name->data, name->len) == NULL) {
+        a = pt_palloc(ld->temp, sizeof(pt_yaml_anchor_t));
+        if (a == NULL
+            || pt_hash_add(&ld->anchors, name->data, name->len, a, NULL)
+               != PT_OK)
+        {
             return pt_yaml_error(ld->pool, ld->err, node, "out of memory");
         }
-
-        ld->aslots[slot] = (uint32_t) ++ld->nanchors;
     }
 
     a->node = node;
     a->count = count;
     a->height = height;
-
-    return PT_OK;
-}
-
-
-/* Returns the anchor, or NULL and (when slot is given) the empty slot where
- * it would go. */
-static pt_yaml_anchor_t *
-pt_yaml_anchor_find(pt_yaml_loader_t *ld, const char *name, size_t len,
-    size_t *slot)
-{
-    size_t             i;
-    uint32_t           s;
-    pt_yaml_anchor_t  *a;
-
-    if (ld->aslots == NULL) {
-        return NULL;
-    }
-
-    i = pt_yaml_hash(name, len) & ld->amask;
-
-    for ( ;; ) {
-        s = ld->aslots[i];
-        if (s == 0) {
-            if (slot) {
-                *slot = i;
-            }
-
-            return NULL;
-        }
-
-        a = &ld->anchors[s - 1];
-        if (a->name.len == len && memcmp(a->name.data, name, len) == 0) {
-            return a;
-        }
-
-        i = (i + 1) & ld->amask;
-    }
-}
-
-
-static int
-pt_yaml_anchor_grow(pt_yaml_loader_t *ld)
-{
-    size_t             i, j, size, cap;
-    uint32_t          *slots;
-    pt_yaml_anchor_t  *na, *a;
-
-    /* Every anchor is a node: the node limit bounds both sizes. */
-    cap = ld->anchors_cap ? ld->anchors_cap * 2 : 16;
-
-    /* at least twice as many slots as anchors keep probes short */
-    for (size = 16; size < cap * 2; size *= 2) { /* void */ }
-
-    na = realloc(ld->anchors, cap * sizeof(pt_yaml_anchor_t));
-    if (na == NULL) {
-        return PT_ERROR;
-    }
-
-    ld->anchors = na;
-    ld->anchors_cap = cap;
-
-    slots = calloc(size, sizeof(uint32_t));
-    if (slots == NULL) {
-        return PT_ERROR;
-    }
-
-    for (i = 0; i < ld->nanchors; i++) {
-        a = &ld->anchors[i];
-        j = pt_yaml_hash(a->name.data, a->name.len) & (size - 1);
-
-        while (slots[j] != 0) {
-            j = (j + 1) & (size - 1);
-        }
-
-        slots[j] = (uint32_t) (i + 1);
-    }
-
-    free(ld->aslots);
-    ld->aslots = slots;
-    ld->amask = size - 1;
 
     return PT_OK;
 }

@@ -4,6 +4,7 @@
  */
 
 #include "pt_http.h"
+#include "pt_hash.h"
 #include "pt_string.h"
 
 
@@ -185,23 +186,25 @@ pt_http_validate(pt_conf_t *cf, void *conf)
 
 
 /* Route names are unique; a hash keeps 10,000 routes from costing 50
- * million comparisons. */
+ * million comparisons. Its pool goes when the check is done. */
 static int
 pt_http_check_route_names(pt_conf_t *cf)
 {
-    int                   rc;
-    size_t                i, n, size, h;
-    pt_route_t          **routes, **table;
+    int                   rc, added;
+    void                 *old;
+    size_t                i, n;
+    pt_hash_t             names;
+    pt_pool_t            *pool;
+    pt_route_t          **routes, *first;
     pt_http_main_conf_t  *hmcf;
 
     hmcf = pt_http_main_conf(cf->cycle);
     routes = hmcf->routes.elts;
     n = hmcf->routes.nelts;
 
-    for (size = 16; size < 2 * n; size *= 2) { /* void */ }
-
-    table = pt_pcalloc(cf->pool, size * sizeof(pt_route_t *));
-    if (table == NULL) {
+    pool = pt_pool_create(PT_POOL_DEFAULT_SIZE);
+    if (pool == NULL || pt_hash_init(&names, pool, n, 0) != PT_OK) {
+        pt_pool_destroy(pool);
         return PT_ERROR;
     }
 
@@ -212,24 +215,25 @@ pt_http_check_route_names(pt_conf_t *cf)
             continue;
         }
 
-        h = (size_t) pt_hash_fnv1a(routes[i]->name.data, routes[i]->name.len,
-                                   0) & (size - 1);
+        added = pt_hash_add(&names, routes[i]->name.data, routes[i]->name.len,
+                            routes[i], &old);
 
-        while (table[h] && !pt_str_equal(&table[h]->name, &routes[i]->name))
-        {
-            h = (h + 1) & (size - 1);
-        }
-
-        if (table[h]) {
+        if (added == PT_DECLINED) {
+            first = old;
             rc = pt_conf_error(cf, routes[i]->node, "duplicate route name "
                                "\"%s\" (first at %u:%u)",
-                               routes[i]->name.data, table[h]->node->line,
-                               table[h]->node->col);
+                               routes[i]->name.data, first->node->line,
+                               first->node->col);
             continue;
         }
 
-        table[h] = routes[i];
+        if (added != PT_OK) {
+            rc = PT_ERROR;
+            break;
+        }
     }
+
+    pt_pool_destroy(pool);
 
     return rc;
 }

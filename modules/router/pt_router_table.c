@@ -3,12 +3,13 @@
  *
  * Routes are grouped by host: one group per exact host, one per wildcard
  * suffix, one for routes without a host; groups are found by hashing the
- * request's host. Every exact or prefix path of a group is an entry of one
- * hash table keyed by (group, path). A lookup hashes the request path once,
- * byte by byte, and probes the table only at the path lengths some route
- * of the group uses, so its cost follows the number of distinct prefix
- * lengths, not the number of routes. Regex routes are kept apart, in the
- * order written, and only tried when no exact or prefix route matched.
+ * request's host. Every exact or prefix path of a group is an entry of the
+ * group's hash table. A lookup hashes the request path once, byte by byte
+ * (pt_hash's running hash, shared by all tables), and probes each group's
+ * table only at the path lengths some route of the group uses, so its cost
+ * follows the number of distinct prefix lengths, not the number of routes.
+ * Regex routes are kept apart, in the order written, and only tried when
+ * no exact or prefix route matched.
  *
  * Candidates are ranked: exact paths first, then prefixes longest first;
  * within the same path, more constraints first, then the order written.
@@ -16,14 +17,14 @@
  */
 
 #include "pt_router.h"
+#include "pt_hash.h"
 #include "pt_string.h"
 
 
 #define PT_ROUTER_HASHED_LEN   256     /* prefix hashes kept on the stack */
 
 typedef struct {
-    pt_str_t            key;         /* host, ".suffix", or ""          */
-    uint64_t            seed;        /* mixed into its entries' hashes  */
+    pt_hash_t           paths;       /* path -> pt_router_entry_t       */
     size_t             *lengths;     /* distinct prefix lengths, longest
                                         first                           */
     size_t              nlengths;
@@ -31,25 +32,14 @@ typedef struct {
 } pt_router_group_t;
 
 typedef struct {
-    uint64_t            hash;
-    pt_router_group_t  *group;
     pt_array_t          exact;       /* pt_router_conf_t *, ranked      */
     pt_array_t          prefix;      /* pt_router_conf_t *, ranked      */
-    size_t              len;
-    char                key[];       /* the path, kept with the entry   */
 } pt_router_entry_t;
 
-typedef struct {
-    void              **slots;
-    size_t              size;        /* a power of two                  */
-} pt_router_hash_t;
-
 struct pt_router_table_s {
-    pt_router_hash_t    hosts;       /* exact hosts -> group            */
-    pt_router_hash_t    wildcards;   /* ".example.com" -> group         */
+    pt_hash_t           hosts;       /* exact hosts -> group            */
+    pt_hash_t           wildcards;   /* ".example.com" -> group         */
     pt_router_group_t  *any;         /* routes without a host           */
-    pt_router_entry_t **entries;     /* (group, path) -> entry          */
-    size_t              size;
     pt_array_t          regex;       /* pt_router_conf_t *, as written  */
     unsigned            wildcard:1;  /* any wildcard group at all       */
 };
@@ -65,22 +55,6 @@ enum {
     PT_ROUTER_YES,
     PT_ROUTER_METHOD_ONLY            /* all but the method matched      */
 };
-
-
-/* The FNV running hash of a path prefix, mixed with the group's seed so
- * the same path in two groups lands in different slots. */
-static uint64_t
-pt_router_mix(uint64_t path_hash, uint64_t seed)
-{
-    uint64_t  h;
-
-    h = path_hash ^ seed;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-
-    return h;
-}
 
 
 /* Ranked insertion: more constraints first, then the order written. */
@@ -112,119 +86,58 @@ pt_router_list_add(pt_array_t *a, pt_router_conf_t *rcf)
 }
 
 
-static int
-pt_router_hash_init(pt_pool_t *pool, pt_router_hash_t *h, size_t n)
-{
-    for (h->size = 16; h->size < 2 * n; h->size *= 2) { /* void */ }
-
-    h->slots = pt_pcalloc(pool, h->size * sizeof(void *));
-
-    return h->slots ? PT_OK : PT_ERROR;
-}
-
-
 static pt_router_group_t *
-pt_router_group_find(pt_router_hash_t *h, const char *key, size_t len)
+pt_router_group_new(pt_pool_t *pool)
 {
-    size_t              i;
     pt_router_group_t  *g;
-
-    i = (size_t) pt_hash_fnv1a(key, len, 0) & (h->size - 1);
-
-    while ((g = h->slots[i]) != NULL) {
-        if (g->key.len == len && memcmp(g->key.data, key, len) == 0) {
-            return g;
-        }
-        i = (i + 1) & (h->size - 1);
-    }
-
-    return NULL;
-}
-
-
-static pt_router_group_t *
-pt_router_group_get(pt_pool_t *pool, pt_router_hash_t *h, pt_str_t *key)
-{
-    size_t              i;
-    pt_router_group_t  *g;
-
-    g = pt_router_group_find(h, key->data, key->len);
-    if (g) {
-        return g;
-    }
 
     g = pt_pcalloc(pool, sizeof(pt_router_group_t));
-    if (g == NULL) {
+    if (g == NULL || pt_hash_init(&g->paths, pool, 1, 0) != PT_OK) {
         return NULL;
     }
-
-    g->key = *key;
-    g->seed = pt_hash_fnv1a(key->data, key->len, 0x5eed);
-
-    i = (size_t) pt_hash_fnv1a(key->data, key->len, 0) & (h->size - 1);
-    while (h->slots[i]) {
-        i = (i + 1) & (h->size - 1);
-    }
-    h->slots[i] = g;
 
     return g;
 }
 
 
-static pt_router_entry_t *
-pt_router_entry_find(pt_router_table_t *t, pt_router_group_t *g,
-    uint64_t hash, const char *path, size_t len)
+static pt_router_group_t *
+pt_router_group_get(pt_pool_t *pool, pt_hash_t *h, pt_str_t *key)
 {
-    size_t              i;
-    pt_router_entry_t  *e;
+    pt_router_group_t  *g;
 
-    i = (size_t) hash & (t->size - 1);
-
-    while ((e = t->entries[i]) != NULL) {
-        if (e->hash == hash && e->group == g && e->len == len
-            && memcmp(e->key, path, len) == 0)
-        {
-            return e;
-        }
-        i = (i + 1) & (t->size - 1);
+    g = pt_hash_find(h, key->data, key->len);
+    if (g) {
+        return g;
     }
 
-    return NULL;
+    g = pt_router_group_new(pool);
+    if (g == NULL || pt_hash_add(h, key->data, key->len, g, NULL) != PT_OK) {
+        return NULL;
+    }
+
+    return g;
 }
 
 
 static int
-pt_router_entry_add(pt_pool_t *pool, pt_router_table_t *t,
-    pt_router_group_t *g, pt_router_conf_t *rcf)
+pt_router_entry_add(pt_pool_t *pool, pt_router_group_t *g,
+    pt_router_conf_t *rcf)
 {
-    size_t              i, k;
-    uint64_t            hash;
+    size_t              k;
     pt_router_entry_t  *e;
 
-    hash = pt_router_mix(pt_hash_fnv1a(rcf->path.data, rcf->path.len, 0),
-                         g->seed);
-
-    e = pt_router_entry_find(t, g, hash, rcf->path.data, rcf->path.len);
+    e = pt_hash_find(&g->paths, rcf->path.data, rcf->path.len);
 
     if (e == NULL) {
-        e = pt_pcalloc(pool, sizeof(pt_router_entry_t) + rcf->path.len);
+        e = pt_pcalloc(pool, sizeof(pt_router_entry_t));
         if (e == NULL
             || pt_array_init(&e->exact, pool, 1, sizeof(void *)) != PT_OK
-            || pt_array_init(&e->prefix, pool, 1, sizeof(void *)) != PT_OK)
+            || pt_array_init(&e->prefix, pool, 1, sizeof(void *)) != PT_OK
+            || pt_hash_add(&g->paths, rcf->path.data, rcf->path.len, e, NULL)
+               != PT_OK)
         {
             return PT_ERROR;
         }
-
-        e->hash = hash;
-        e->group = g;
-        e->len = rcf->path.len;
-        memcpy(e->key, rcf->path.data, rcf->path.len);
-
-        i = (size_t) hash & (t->size - 1);
-        while (t->entries[i]) {
-            i = (i + 1) & (t->size - 1);
-        }
-        t->entries[i] = e;
     }
 
     if (rcf->path_kind == PT_ROUTER_EXACT) {
@@ -276,23 +189,18 @@ pt_router_table_build(pt_conf_t *cf)
 
     t = pt_pcalloc(cf->pool, sizeof(pt_router_table_t));
     if (t == NULL
-        || pt_router_hash_init(cf->pool, &t->hosts, n) != PT_OK
-        || pt_router_hash_init(cf->pool, &t->wildcards, n) != PT_OK
+        || pt_hash_init(&t->hosts, cf->pool, 0, 0) != PT_OK
+        || pt_hash_init(&t->wildcards, cf->pool, 0, 0) != PT_OK
         || pt_array_init(&t->regex, cf->pool, 4, sizeof(pt_router_conf_t *))
            != PT_OK)
     {
         return NULL;
     }
 
-    for (t->size = 16; t->size < 2 * n; t->size *= 2) { /* void */ }
-
-    t->entries = pt_pcalloc(cf->pool, t->size * sizeof(pt_router_entry_t *));
-    t->any = pt_pcalloc(cf->pool, sizeof(pt_router_group_t));
-    if (t->entries == NULL || t->any == NULL) {
+    t->any = pt_router_group_new(cf->pool);
+    if (t->any == NULL) {
         return NULL;
     }
-
-    t->any->seed = 0x9e3779b97f4a7c15ULL;
 
     for (i = 0; i < n; i++) {
         rcf = routes[i]->conf[pt_router_module.index];
@@ -321,7 +229,7 @@ pt_router_table_build(pt_conf_t *cf)
             g = t->any;
         }
 
-        if (g == NULL || pt_router_entry_add(cf->pool, t, g, rcf) != PT_OK) {
+        if (g == NULL || pt_router_entry_add(cf->pool, g, rcf) != PT_OK) {
             return NULL;
         }
     }
@@ -355,10 +263,11 @@ pt_router_cands_add(pt_array_t *out, pt_array_t *list, unsigned exact,
 
 
 /* The group's exact and prefix routes for the path: one probe for the
- * exact path and one per prefix length the group uses. */
+ * exact path and one per prefix length the group uses. pref[l] is the
+ * running hash of the path's first l bytes, up to PT_ROUTER_HASHED_LEN. */
 static void
-pt_router_group_collect(pt_router_table_t *t, pt_router_group_t *g,
-    const pt_str_t *path, const uint64_t *pref, pt_array_t *out)
+pt_router_group_collect(pt_router_group_t *g, const pt_str_t *path,
+    const uint64_t *pref, pt_array_t *out)
 {
     size_t              k, l;
     uint64_t            h;
@@ -366,10 +275,10 @@ pt_router_group_collect(pt_router_table_t *t, pt_router_group_t *g,
 
     if (g->has_exact) {
         h = path->len <= PT_ROUTER_HASHED_LEN
-            ? pref[path->len] : pt_hash_fnv1a(path->data, path->len, 0);
+            ? pt_hash_end(pref[path->len])
+            : pt_hash_key(&g->paths, path->data, path->len);
 
-        e = pt_router_entry_find(t, g, pt_router_mix(h, g->seed),
-                                 path->data, path->len);
+        e = pt_hash_find_hashed(&g->paths, h, path->data, path->len);
         if (e && e->exact.nelts) {
             (void) pt_router_cands_add(out, &e->exact, 1, path->len);
         }
@@ -382,11 +291,10 @@ pt_router_group_collect(pt_router_table_t *t, pt_router_group_t *g,
             continue;
         }
 
-        h = l <= PT_ROUTER_HASHED_LEN ? pref[l]
-                                      : pt_hash_fnv1a(path->data, l, 0);
+        h = l <= PT_ROUTER_HASHED_LEN ? pt_hash_end(pref[l])
+                                      : pt_hash_key(&g->paths, path->data, l);
 
-        e = pt_router_entry_find(t, g, pt_router_mix(h, g->seed),
-                                 path->data, l);
+        e = pt_hash_find_hashed(&g->paths, h, path->data, l);
         if (e && e->prefix.nelts) {
             (void) pt_router_cands_add(out, &e->prefix, 0, l);
         }
@@ -583,24 +491,23 @@ pt_router_groups(pt_router_table_t *t, pt_http_request_t *r,
 
     /* The running hash of every path prefix, computed once. */
     n = pt_min(r->path.len, (size_t) PT_ROUTER_HASHED_LEN);
-    h = 0xcbf29ce484222325ULL;
+    h = pt_hash_start();
     pref[0] = h;
 
     for (i = 0; i < n; i++) {
-        h ^= (unsigned char) r->path.data[i];
-        h *= 0x100000001b3ULL;
+        h = pt_hash_step(h, (unsigned char) r->path.data[i]);
         pref[i + 1] = h;
     }
 
-    pt_router_group_collect(t, t->any, &r->path, pref, cands);
+    pt_router_group_collect(t->any, &r->path, pref, cands);
 
     if (r->host.len == 0) {
         return;
     }
 
-    g = pt_router_group_find(&t->hosts, r->host.data, r->host.len);
+    g = pt_hash_find(&t->hosts, r->host.data, r->host.len);
     if (g) {
-        pt_router_group_collect(t, g, &r->path, pref, cands);
+        pt_router_group_collect(g, &r->path, pref, cands);
     }
 
     if (!t->wildcard) {
@@ -614,10 +521,9 @@ pt_router_groups(pt_router_table_t *t, pt_http_request_t *r,
             continue;
         }
 
-        g = pt_router_group_find(&t->wildcards, r->host.data + i,
-                                 r->host.len - i);
+        g = pt_hash_find(&t->wildcards, r->host.data + i, r->host.len - i);
         if (g) {
-            pt_router_group_collect(t, g, &r->path, pref, cands);
+            pt_router_group_collect(g, &r->path, pref, cands);
         }
     }
 }
