@@ -3,11 +3,13 @@
 #   make            build objs/portico (runs ./configure if objs/ is missing)
 #   make run        install missing packages, build, serve conf/portico.yaml
 #   make test       install missing packages, build, run every test
+#   make test-asan  the same tests against an ASan and UBSan build (objs-asan/)
 #   make bench      portico against nginx on the same backend (scripts/bench)
 #   make bench-router  route lookup cost with 10 and 10,000 routes
-#   make clean      remove objs/
+#   make clean      remove objs/ and objs-asan/
 
 B ?= objs
+BA ?= objs-asan
 PROVE_JOBS ?= 2
 
 all: build
@@ -32,6 +34,19 @@ test: deps build
 	    exit $$s
 	prove -j$(PROVE_JOBS) t/
 
+# Sanitizer options (LeakSanitizer is on by default); the harness adds a
+# log_path to both (t/lib/Test/Portico.pm).
+ASAN_OPTS = detect_stack_use_after_return=1:strict_string_checks=1
+UBSAN_OPTS = halt_on_error=1:print_stacktrace=1
+
+test-asan: deps
+	grep -qs -- --with-asan $(BA)/configure.args \
+	    || ./configure --builddir=$(BA) --with-asan
+	$(MAKE) B=$(BA) build
+	$(MAKE) -f $(BA)/Makefile unit
+	ASAN_OPTIONS=$(ASAN_OPTS) UBSAN_OPTIONS=$(UBSAN_OPTS) \
+	    PT_TEST_BINARY=$(BA)/portico prove -j$(PROVE_JOBS) t/
+
 bench: build
 	scripts/deps bench
 	scripts/bench
@@ -40,6 +55,6 @@ bench-router: build
 	$(MAKE) -f $(B)/Makefile bench-router
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) $(BA)
 
-.PHONY: all build deps run test bench bench-router clean
+.PHONY: all build deps run test test-asan bench bench-router clean

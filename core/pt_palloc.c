@@ -59,7 +59,13 @@ pt_pool_create(size_t size)
     pool->large = NULL;
     pool->cleanup = NULL;
     pool->block_size = size;
+#if (PT_DEBUG_PALLOC)
+    /* Sanitizer builds: every allocation takes the large path, a malloc
+     * of its own, so that ASan sees the bounds and the life of each. */
+    pool->max_small = 0;
+#else
     pool->max_small = pt_min(size - sizeof(pt_pool_t), (size_t) 4096);
+#endif
     pool->total = size;
 
     return pool;

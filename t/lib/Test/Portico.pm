@@ -18,6 +18,12 @@ package Test::Portico;
 # Environment: PT_TEST_BINARY (default objs/portico), PT_TEST_LEAVE (keep
 # the test directory), PT_TEST_VERBOSE (note what the harness does),
 # PT_TEST_CATLOG (diag the error log when the gateway stops).
+#
+# Sanitizer builds (make test-asan): ASAN_OPTIONS and UBSAN_OPTIONS get a
+# log_path in a directory of this test file, so the reports of every
+# process it starts (master, workers, helper, `portico -t` runs) land in
+# files that the log check reads, and END fails the file for reports no
+# log check claimed.
 
 use strict;
 use warnings;
@@ -53,6 +59,17 @@ my %LIVE;           # refaddr => weak ref of every harness object, for END
 my $SEQ = 0;        # creation order, so END stops harnesses in that order
 my $CURRENT;        # weak ref to the newest harness: default port for http
 my %V_OUTPUT;       # binary => its `-V` output, run once per test file
+my %SAN_SEEN;       # sanitizer report file => bytes already checked
+my $SAN_OWNER = $$; # forked children must not report them again
+
+# A process's report on a pipe that a test reads, or at a worker's exit,
+# could otherwise go unseen; a user's own log_path is overridden for that.
+my $SAN_DIR = File::Temp->newdir('portico-san-XXXXXX', TMPDIR => 1,
+                                 CLEANUP => !$ENV{PT_TEST_LEAVE});
+for my $var (qw(ASAN_OPTIONS UBSAN_OPTIONS)) {
+    $ENV{$var} = join ':', grep { length } $ENV{$var} // '',
+                                           "log_path=$SAN_DIR/report";
+}
 
 
 sub new ($class, %opt) {
@@ -478,6 +495,7 @@ sub _check_log ($self) {
         }
     }
     push @bad, delete $self->{exit_note} if $self->{exit_note};
+    push @bad, _sanitizer_reports();
 
     Test::More::diag("error log:\n" . $self->error_log)
         if $ENV{PT_TEST_CATLOG};
@@ -489,6 +507,23 @@ sub _check_log ($self) {
         Test::More::ok(0, $name);
     }
     Test::More::diag(join "\n", @bad) if @bad;
+}
+
+
+# What the sanitizers wrote since the last call, one entry per report file
+# (never exempt through allow_alerts).
+sub _sanitizer_reports () {
+    my @reports;
+    for my $f (sort glob "$SAN_DIR/report.*") {
+        my $text = _read_file($f);
+        my $from = $SAN_SEEN{$f} // 0;
+        next if length $text <= $from;
+        $SAN_SEEN{$f} = length $text;
+        my @lines = split /\n/, substr($text, $from);
+        splice @lines, 100 if @lines > 100;
+        push @reports, "sanitizer report $f:\n" . join "\n", @lines;
+    }
+    return @reports;
 }
 
 
@@ -510,6 +545,13 @@ END {
     for my $t (sort { $a->{seq} <=> $b->{seq} } grep { defined } values %LIVE)
     {
         eval { $t->stop; 1 } or warn "Test::Portico: stop failed: $@";
+    }
+
+    # Reports of processes no stopped gateway accounts for: `portico -t`
+    # runs after the last stop, or a test file that never started one.
+    if ($$ == $SAN_OWNER and my @reports = _sanitizer_reports()) {
+        Test::More::ok(0, 'no sanitizer reports');
+        Test::More::diag(join "\n", @reports);
     }
 }
 
