@@ -77,8 +77,9 @@ typedef struct {
 #define pt_max(a, b)        ((a) > (b) ? (a) : (b))
 #define pt_nelems(a)        (sizeof(a) / sizeof((a)[0]))
 #define pt_align(d, a)      (((d) + ((a) - 1)) & ~((a) - 1))
-#define pt_align_ptr(p, a)  \
-    (void *) (((uintptr_t) (p) + ((uintptr_t) (a) - 1)) & ~((uintptr_t) (a) - 1))
+#define pt_align_ptr(p, a)                                                  \
+    (void *) (((uintptr_t) (p) + ((uintptr_t) (a) - 1))                     \
+              & ~((uintptr_t) (a) - 1))
 
 #define PT_ALIGNMENT        sizeof(void *)
 

@@ -17,8 +17,8 @@ pt_modules_init(void)
     for (i = 0; pt_modules[i]; i++) {
         if (pt_modules[i]->abi != PT_MODULE_ABI) {
             pt_log_error(PT_LOG_EMERG, NULL, 0,
-                         "module \"%s\" was built for module ABI %u, "
-                         "this binary has %u", pt_modules[i]->name,
+                         "module \"%s\" was built for module ABI %u, this binary has %u",
+                         pt_modules[i]->name,
                          (unsigned) pt_modules[i]->abi, PT_MODULE_ABI);
             return PT_ERROR;
         }

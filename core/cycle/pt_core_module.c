@@ -141,8 +141,9 @@ pt_core_set_workers(pt_conf_t *cf, const pt_command_t *cmd,
     if (pt_parse_int(node->scalar.data, node->scalar.len, 1, 256, &v,
                      &reason) != PT_OK)
     {
-        return pt_conf_error(cf, node, "workers: %s (a number from 1 to 256 "
-                             "or auto): \"%s\"", reason, node->scalar.data);
+        return pt_conf_error(cf, node,
+                             "workers: %s (a number from 1 to 256 or auto): \"%s\"",
+                             reason, node->scalar.data);
     }
 
     ccf->workers = (pt_int_t) v;
@@ -179,9 +180,9 @@ pt_core_set_log_level(pt_conf_t *cf, const pt_command_t *cmd,
 
     level = pt_log_level_parse(node->scalar.data, node->scalar.len);
     if (level < 0) {
-        return pt_conf_error(cf, node, "log_level: \"%s\" is not one of: "
-                             "debug, info, notice, warn, error, crit, "
-                             "alert, emerg", node->scalar.data);
+        return pt_conf_error(cf, node,
+                             "log_level: \"%s\" is not one of: debug, info, notice, warn, error, crit, alert, emerg",
+                             node->scalar.data);
     }
 
     ccf->log_level = level;

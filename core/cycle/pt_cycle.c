@@ -99,8 +99,8 @@ pt_cycle_init(pt_cycle_t *old, const char *conf_file, const char *prefix,
         cycle->log_file.path = ccf->error_log.data;
         cycle->log_file.fd = pt_log_open_file(ccf->error_log.data);
         if (cycle->log_file.fd < 0) {
-            pt_log_error(pt_cycle_fatal_level, NULL, errno, "cannot open error log "
-                         "\"%s\"", ccf->error_log.data);
+            pt_log_error(pt_cycle_fatal_level, NULL, errno,
+                         "cannot open error log \"%s\"", ccf->error_log.data);
             goto failed;
         }
     }
@@ -118,8 +118,9 @@ pt_cycle_init(pt_cycle_t *old, const char *conf_file, const char *prefix,
         if (pt_modules[m]->init_master
             && pt_modules[m]->init_master(cycle) != PT_OK)
         {
-            pt_log_error(pt_cycle_fatal_level, NULL, 0, "module \"%s\" failed to "
-                         "initialise", pt_modules[m]->name);
+            pt_log_error(pt_cycle_fatal_level, NULL, 0,
+                         "module \"%s\" failed to initialise",
+                         pt_modules[m]->name);
             goto rollback;
         }
     }
@@ -168,8 +169,8 @@ pt_cycle_parse(pt_conf_t *cf, const char *conf_file)
         if (pt_modules[m]->preconfig
             && pt_modules[m]->preconfig(cf) != PT_OK)
         {
-            return pt_conf_error(cf, NULL, "module \"%s\" failed to "
-                                 "prepare", pt_modules[m]->name);
+            return pt_conf_error(cf, NULL, "module \"%s\" failed to prepare",
+                                 pt_modules[m]->name);
         }
     }
 
@@ -238,8 +239,8 @@ pt_cycle_parse(pt_conf_t *cf, const char *conf_file)
             && pt_modules[m]->init_conf(cf) != PT_OK
             && cf->errors.nelts == 0)
         {
-            (void) pt_conf_error(cf, NULL, "module \"%s\" failed to "
-                                 "finish its configuration",
+            (void) pt_conf_error(cf, NULL,
+                                 "module \"%s\" failed to finish its configuration",
                                  pt_modules[m]->name);
         }
     }
@@ -257,8 +258,9 @@ pt_cycle_report(pt_conf_t *cf, int level)
     e = cf->errors.elts;
 
     if (cf->errors.nelts == 0) {
-        pt_log_error(level, NULL, 0, "%s: cannot load configuration "
-                     "(out of memory?)", cf->cycle->conf_file.data);
+        pt_log_error(level, NULL, 0,
+                     "%s: cannot load configuration (out of memory?)",
+                     cf->cycle->conf_file.data);
         return;
     }
 
@@ -338,8 +340,8 @@ pt_cycle_open_files(pt_cycle_t *cycle)
     for (i = 0; i < cycle->open_files.nelts; i++) {
         f[i].fd = pt_log_open_file(f[i].path.data);
         if (f[i].fd < 0) {
-            pt_log_error(pt_cycle_fatal_level, NULL, errno, "cannot open \"%s\"",
-                         f[i].path.data);
+            pt_log_error(pt_cycle_fatal_level, NULL, errno,
+                         "cannot open \"%s\"", f[i].path.data);
             return PT_ERROR;
         }
     }
@@ -371,8 +373,8 @@ pt_cycle_reopen_files(pt_cycle_t *cycle)
 
         /* Keep the number: buffered writers hold it. */
         if (dup3(fd, f[i].fd, O_CLOEXEC) < 0) {
-            pt_log_error(PT_LOG_ALERT, NULL, errno, "dup3() for \"%s\" "
-                         "failed", f[i].path.data);
+            pt_log_error(PT_LOG_ALERT, NULL, errno, "dup3() for \"%s\" failed",
+                         f[i].path.data);
         }
         close(fd);
     }

@@ -24,8 +24,9 @@ pt_shm_zone_add(pt_conf_t *cf, const char *name, size_t min_size,
     for (i = 0; i < cf->cycle->shm_zones.nelts; i++) {
         if (strcmp(z[i].name.data, name) == 0) {
             if (z[i].owner != owner) {
-                (void) pt_conf_error(cf, NULL, "shm zone \"%s\" is claimed "
-                                     "by modules \"%s\" and \"%s\"", name,
+                (void) pt_conf_error(cf, NULL,
+                                     "shm zone \"%s\" is claimed by modules \"%s\" and \"%s\"",
+                                     name,
                                      z[i].owner->name, owner->name);
                 return NULL;
             }
@@ -98,15 +99,16 @@ pt_shm_zones_size(pt_conf_t *cf)
         }
 
         if (i == cf->cycle->shm_zones.nelts) {
-            (void) pt_conf_error(cf, shm->pairs[j].key, "shm: no zone "
-                                 "called \"%s\" in this configuration",
+            (void) pt_conf_error(cf, shm->pairs[j].key,
+                                 "shm: no zone called \"%s\" in this configuration",
                                  shm->pairs[j].key->scalar.data);
         }
     }
 
     if (fixed > ccf->shm_size) {
-        return pt_conf_error(cf, NULL, "shm_size %zu is below the %zu bytes "
-                             "the zones need at least", ccf->shm_size, fixed);
+        return pt_conf_error(cf, NULL,
+                             "shm_size %zu is below the %zu bytes the zones need at least",
+                             ccf->shm_size, fixed);
     }
 
     budget = ccf->shm_size - fixed;
@@ -172,16 +174,17 @@ pt_shm_zones_create(pt_cycle_t *cycle, pt_cycle_t *old)
 
         } else {
             if (oz) {
-                pt_log_error(PT_LOG_WARN, NULL, 0, "shm zone \"%s\" resized "
-                             "from %zu to %zu bytes: its state starts empty",
+                pt_log_error(PT_LOG_WARN, NULL, 0,
+                             "shm zone \"%s\" resized from %zu to %zu bytes: its state starts empty",
                              z[i].name.data, oz->size, z[i].size);
             }
 
             z[i].shm.size = z[i].size;
 
             if (pt_shm_alloc(&z[i].shm) != PT_OK) {
-                pt_log_error(pt_cycle_fatal_level, NULL, errno, "cannot map %zu "
-                             "bytes for shm zone \"%s\"", z[i].size,
+                pt_log_error(pt_cycle_fatal_level, NULL, errno,
+                             "cannot map %zu bytes for shm zone \"%s\"",
+                             z[i].size,
                              z[i].name.data);
                 return PT_ERROR;
             }
@@ -189,16 +192,18 @@ pt_shm_zones_create(pt_cycle_t *cycle, pt_cycle_t *old)
             z[i].slab = pt_slab_init(z[i].shm.addr, z[i].shm.size,
                                      z[i].name.data);
             if (z[i].slab == NULL) {
-                pt_log_error(pt_cycle_fatal_level, NULL, 0, "shm zone \"%s\" of %zu "
-                             "bytes is too small", z[i].name.data,
+                pt_log_error(pt_cycle_fatal_level, NULL, 0,
+                             "shm zone \"%s\" of %zu bytes is too small",
+                             z[i].name.data,
                              z[i].size);
                 return PT_ERROR;
             }
         }
 
         if (z[i].init && z[i].init(&z[i], old_data) != PT_OK) {
-            pt_log_error(pt_cycle_fatal_level, NULL, 0, "shm zone \"%s\" failed to "
-                         "initialise", z[i].name.data);
+            pt_log_error(pt_cycle_fatal_level, NULL, 0,
+                         "shm zone \"%s\" failed to initialise",
+                         z[i].name.data);
             return PT_ERROR;
         }
 
@@ -223,8 +228,9 @@ pt_shm_zones_unlock(pt_cycle_t *cycle, pid_t pid)
 
     for (i = 0; i < cycle->shm_zones.nelts; i++) {
         if (z[i].slab && pt_shmtx_force_unlock(&z[i].slab->mutex, pid)) {
-            pt_log_error(PT_LOG_ALERT, NULL, 0, "shm zone \"%s\": lock held "
-                         "by dead process %d was released", z[i].name.data,
+            pt_log_error(PT_LOG_ALERT, NULL, 0,
+                         "shm zone \"%s\": lock held by dead process %d was released",
+                         z[i].name.data,
                          (int) pid);
         }
     }

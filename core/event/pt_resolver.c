@@ -443,8 +443,8 @@ pt_resolver_resolve_sync(const pt_resolver_conf_t *conf, const char *name,
 
     } else {
         pt_log_error(PT_LOG_WARN, NULL, 0,
-                     "resolver: \"%s\" could not be resolved (timed out "
-                     "after %lums)", q->name, (unsigned long) timeout);
+                     "resolver: \"%s\" could not be resolved (timed out after %lums)",
+                     q->name, (unsigned long) timeout);
     }
 
     /* Callbacks that ares_destroy() still makes only count down. */
@@ -751,8 +751,8 @@ pt_resolver_srv_follow(pt_resolver_query_t *q, const unsigned char *abuf,
 
     if (n > PT_RESOLVER_MAX_TARGETS) {
         pt_log_error(PT_LOG_WARN, NULL, 0,
-                     "resolver: \"%s\" has %lu SRV targets, only the first "
-                     "%d are used", q->name, (unsigned long) n,
+                     "resolver: \"%s\" has %lu SRV targets, only the first %d are used",
+                     q->name, (unsigned long) n,
                      PT_RESOLVER_MAX_TARGETS);
         n = PT_RESOLVER_MAX_TARGETS;
     }
@@ -870,8 +870,8 @@ pt_resolver_add_addr(pt_resolver_query_t *q, const pt_resolver_target_t *t,
             if (!q->truncated) {
                 q->truncated = 1;
                 pt_log_error(PT_LOG_WARN, NULL, 0,
-                             "resolver: \"%s\" has more than %d addresses, "
-                             "the rest are dropped", q->name,
+                             "resolver: \"%s\" has more than %d addresses, the rest are dropped",
+                             q->name,
                              PT_RESOLVER_MAX_ADDRS);
             }
             return;

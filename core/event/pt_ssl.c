@@ -128,8 +128,8 @@ pt_ssl_client_ctx(pt_conf_t *cf, pt_yaml_node_t *node,
     if (ca_file == NULL || ca_file->len == 0) {
         if (!SSL_CTX_set_default_verify_paths(ctx)) {
             pt_ssl_queue_reasons(reason, sizeof(reason));
-            pt_conf_error(cf, node, "cannot load the system CA "
-                          "certificates: %s", reason);
+            pt_conf_error(cf, node,
+                          "cannot load the system CA certificates: %s", reason);
             return NULL;
         }
 
@@ -151,8 +151,8 @@ pt_ssl_client_ctx(pt_conf_t *cf, pt_yaml_node_t *node,
 
     if (!ok) {
         pt_ssl_queue_reasons(reason, sizeof(reason));
-        pt_conf_error(cf, node, "cannot load CA certificates from \"%s\": "
-                      "%s", path, reason);
+        pt_conf_error(cf, node, "cannot load CA certificates from \"%s\": %s",
+                      path, reason);
         return NULL;
     }
 

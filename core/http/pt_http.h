@@ -240,7 +240,6 @@ extern pt_module_t  pt_http_module;
     ((r)->route ? (r)->route->conf[(m).index] : NULL)
 
 
-
 /* Registration, in postconfig. Lower priority numbers run first within a
  * phase; ties go by module name. Filters run from the highest priority
  * to the lowest, so a filter at 900 sees what the upstream sent and one

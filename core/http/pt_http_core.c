@@ -176,8 +176,8 @@ pt_http_validate(pt_conf_t *cf, void *conf)
     }
 
     if (route->content == NULL) {
-        return pt_conf_error(cf, route->node, "route \"%s\" has no action "
-                             "(one of upstream, respond, redirect, handler)",
+        return pt_conf_error(cf, route->node,
+                             "route \"%s\" has no action (one of upstream, respond, redirect, handler)",
                              route->name.data);
     }
 
@@ -220,8 +220,8 @@ pt_http_check_route_names(pt_conf_t *cf)
 
         if (added == PT_DECLINED) {
             first = old;
-            rc = pt_conf_error(cf, routes[i]->node, "duplicate route name "
-                               "\"%s\" (first at %u:%u)",
+            rc = pt_conf_error(cf, routes[i]->node,
+                               "duplicate route name \"%s\" (first at %u:%u)",
                                routes[i]->name.data, first->node->line,
                                first->node->col);
             continue;
@@ -320,8 +320,8 @@ pt_http_set_limits(pt_conf_t *cf, const pt_command_t *cmd,
         && (hmcf->max_header_size < 1024
             || hmcf->max_header_size > 1024 * 1024))
     {
-        rc = pt_conf_error(cf, node, "limits: max_header_size must be "
-                           "between 1k and 1m");
+        rc = pt_conf_error(cf, node,
+                           "limits: max_header_size must be between 1k and 1m");
     }
 
     return rc;
@@ -453,8 +453,9 @@ pt_http_set_listen_address(pt_conf_t *cf, const pt_command_t *cmd,
     }
 
     if (hl->addr.is_name) {
-        return pt_conf_error(cf, node, "address: listen on an IP address, "
-                             "not a host name: \"%s\"", node->scalar.data);
+        return pt_conf_error(cf, node,
+                             "address: listen on an IP address, not a host name: \"%s\"",
+                             node->scalar.data);
     }
 
     return PT_OK;
@@ -607,8 +608,8 @@ pt_http_set_route_name(pt_conf_t *cf, const pt_command_t *cmd,
         if (!pt_http_is_tchar((unsigned char) node->scalar.data[i])
             && node->scalar.data[i] != '/' && node->scalar.data[i] != ':')
         {
-            return pt_conf_error(cf, node, "name: \"%s\" may only hold "
-                                 "letters, digits and -._~!#$&'*+^`|/:",
+            return pt_conf_error(cf, node,
+                                 "name: \"%s\" may only hold letters, digits and -._~!#$&'*+^`|/:",
                                  node->scalar.data);
         }
     }
@@ -628,8 +629,8 @@ pt_route_set_content(pt_conf_t *cf, pt_yaml_node_t *node, const char *key,
     route = cf->scope;
 
     if (route->content) {
-        return pt_conf_error(cf, node, "route has two actions: \"%s\" and "
-                             "\"%s\" (at %u:%u); keep one",
+        return pt_conf_error(cf, node,
+                             "route has two actions: \"%s\" and \"%s\" (at %u:%u); keep one",
                              key, route->content_key,
                              route->content_node->line,
                              route->content_node->col);
@@ -732,8 +733,9 @@ pt_http_postconfig(pt_conf_t *cf)
         cf->cycle->listening.nelts++;
 
         if (other) {
-            return pt_conf_error(cf, hl[i]->node, "address %s is used by two "
-                                 "listeners", ls->addr.text);
+            return pt_conf_error(cf, hl[i]->node,
+                                 "address %s is used by two listeners",
+                                 ls->addr.text);
         }
     }
 
@@ -747,4 +749,3 @@ pt_http_postconfig(pt_conf_t *cf)
 
     return PT_OK;
 }
-

@@ -89,8 +89,9 @@ pt_http_phase_add(pt_conf_t *cf, pt_http_phase_e phase, pt_http_handler_pt h,
 {
     if (phase == PT_HTTP_CONTENT_PHASE) {
         /* The content is the route's action (pt_route_set_content). */
-        return pt_conf_error(cf, NULL, "module \"%s\" registered a CONTENT "
-                             "phase handler; use a route action", m->name);
+        return pt_conf_error(cf, NULL,
+                             "module \"%s\" registered a CONTENT phase handler; use a route action",
+                             m->name);
     }
 
     return pt_http_reg_add(cf, PT_HTTP_REG_PHASE, phase, (void (*)(void)) h,

@@ -64,8 +64,9 @@ pt_helper_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
         if (pt_modules[m]->init_helper
             && pt_modules[m]->init_helper(cycle) != PT_OK)
         {
-            pt_log_error(PT_LOG_EMERG, NULL, 0, "module \"%s\" failed to "
-                         "start in the helper", pt_modules[m]->name);
+            pt_log_error(PT_LOG_EMERG, NULL, 0,
+                         "module \"%s\" failed to start in the helper",
+                         pt_modules[m]->name);
             exit(PT_EXIT_FATAL);
         }
     }

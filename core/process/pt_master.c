@@ -127,8 +127,9 @@ pt_master_run(const char *conf_file, const char *prefix)
         return 1;
     }
 
-    pt_log_error(PT_LOG_NOTICE, NULL, 0, "portico %s started, generation %lu,"
-                 " %lu workers", PT_VERSION, (unsigned long) cycle->generation,
+    pt_log_error(PT_LOG_NOTICE, NULL, 0,
+                 "portico %s started, generation %lu, %lu workers",
+                 PT_VERSION, (unsigned long) cycle->generation,
                  (unsigned long) nworkers);
 
     for ( ;; ) {
@@ -199,8 +200,8 @@ pt_master_run(const char *conf_file, const char *prefix)
                 break;
 
             case SIGUSR2:
-                pt_log_error(PT_LOG_WARN, NULL, 0, "USR2 (binary upgrade) is "
-                             "not supported yet, ignored");
+                pt_log_error(PT_LOG_WARN, NULL, 0,
+                             "USR2 (binary upgrade) is not supported yet, ignored");
                 break;
 
             case SIGCHLD:
@@ -241,8 +242,8 @@ pt_master_run(const char *conf_file, const char *prefix)
         }
 
         if (reload && pt_pending) {
-            pt_log_error(PT_LOG_NOTICE, NULL, 0, "reload in progress, the "
-                         "new SIGHUP will be served after it");
+            pt_log_error(PT_LOG_NOTICE, NULL, 0,
+                         "reload in progress, the new SIGHUP will be served after it");
             pt_reload_again = 1;
 
         } else if ((reload || pt_reload_again) && !pt_pending) {
@@ -461,8 +462,9 @@ pt_master_schedule_respawn(pt_uint_t index)
     delay = (recent >= PT_CRASH_LIMIT) ? 1000 : 0;
 
     if (delay) {
-        pt_log_error(PT_LOG_ALERT, NULL, 0, "worker %lu died %lu times in "
-                     "%d s, respawning it in %lu ms", (unsigned long) index,
+        pt_log_error(PT_LOG_ALERT, NULL, 0,
+                     "worker %lu died %lu times in %d s, respawning it in %lu ms",
+                     (unsigned long) index,
                      (unsigned long) recent, PT_CRASH_WINDOW_MS / 1000,
                      (unsigned long) delay);
     }
@@ -565,8 +567,9 @@ pt_master_reap(void)
         }
 
         if (WIFEXITED(status) && WEXITSTATUS(status) == PT_EXIT_FATAL) {
-            pt_log_error(PT_LOG_ALERT, NULL, 0, "worker %d failed fatally, "
-                         "not respawning it", (int) pid);
+            pt_log_error(PT_LOG_ALERT, NULL, 0,
+                         "worker %d failed fatally, not respawning it",
+                         (int) pid);
             continue;
         }
 
@@ -586,8 +589,9 @@ pt_master_reload(const char *conf_file, const char *prefix)
     cycle = pt_cycle_init(pt_cycle, conf_file, prefix, 0);
 
     if (cycle == NULL) {
-        pt_log_error(PT_LOG_ERR, NULL, 0, "reload failed, keeping "
-                     "generation %lu", (unsigned long) pt_cycle->generation);
+        pt_log_error(PT_LOG_ERR, NULL, 0,
+                     "reload failed, keeping generation %lu",
+                     (unsigned long) pt_cycle->generation);
         if (pt_core_shm) {
             __atomic_add_fetch(&pt_core_shm->reloads_failed, 1,
                                __ATOMIC_RELAXED);
@@ -619,8 +623,7 @@ pt_master_retire(pt_cycle_t *cycle)
 
     /* Sixty-four generations still draining: let the oldest go now; its
      * workers only lose lock recovery. */
-    pt_log_error(PT_LOG_WARN, NULL, 0, "too many generations draining at "
-                 "once");
+    pt_log_error(PT_LOG_WARN, NULL, 0, "too many generations draining at once");
     pt_cycle_free(pt_retired[0], pt_cycle);
     memmove(&pt_retired[0], &pt_retired[1],
             sizeof(pt_retired) - sizeof(pt_retired[0]));
@@ -707,8 +710,9 @@ pt_master_rollback(const char *why)
     pt_cycle_close_listeners(cycle, pt_cycle);
     pt_master_retire(cycle);
 
-    pt_log_error(PT_LOG_ERR, NULL, 0, "reload failed, keeping generation "
-                 "%lu: %s", (unsigned long) pt_cycle->generation, why);
+    pt_log_error(PT_LOG_ERR, NULL, 0,
+                 "reload failed, keeping generation %lu: %s",
+                 (unsigned long) pt_cycle->generation, why);
 
     if (pt_core_shm) {
         __atomic_add_fetch(&pt_core_shm->reloads_failed, 1,

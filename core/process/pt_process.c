@@ -143,8 +143,8 @@ pt_pid_file_write(const char *path)
 
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        pt_log_error(PT_LOG_EMERG, NULL, errno, "cannot open pid file "
-                     "\"%s\"", path);
+        pt_log_error(PT_LOG_EMERG, NULL, errno, "cannot open pid file \"%s\"",
+                     path);
         return PT_ERROR;
     }
 

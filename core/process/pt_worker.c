@@ -23,8 +23,8 @@ static pt_event_t       pt_stats_timer;
 static void
 pt_worker_drain_timeout(pt_event_t *ev)
 {
-    pt_log_error(PT_LOG_WARN, NULL, 0, "graceful_timeout passed with %lu "
-                 "connections open, closing them",
+    pt_log_error(PT_LOG_WARN, NULL, 0,
+                 "graceful_timeout passed with %lu connections open, closing them",
                  (unsigned long) pt_connections_active);
     pt_worker_terminate = 1;
 }
@@ -112,8 +112,9 @@ pt_worker_run(pt_cycle_t *cycle, pt_uint_t slot, int ready_fd)
         if (pt_modules[m]->init_worker
             && pt_modules[m]->init_worker(cycle) != PT_OK)
         {
-            pt_log_error(PT_LOG_EMERG, NULL, 0, "module \"%s\" failed to "
-                         "start in the worker", pt_modules[m]->name);
+            pt_log_error(PT_LOG_EMERG, NULL, 0,
+                         "module \"%s\" failed to start in the worker",
+                         pt_modules[m]->name);
             exit(PT_EXIT_FATAL);
         }
     }

@@ -126,8 +126,9 @@ pt_proxy_handler(pt_http_request_t *r)
         && __atomic_load_n(&us->group->inflight, __ATOMIC_RELAXED)
            >= (uint64_t) us->max_inflight)
     {
-        pt_http_log_request(r, PT_LOG_WARN, "upstream \"%s\": max_inflight "
-                            "%ld reached", us->name.data,
+        pt_http_log_request(r, PT_LOG_WARN,
+                            "upstream \"%s\": max_inflight %ld reached",
+                            us->name.data,
                             (long) us->max_inflight);
         return pt_proxy_unavailable(r);
     }
@@ -137,8 +138,8 @@ pt_proxy_handler(pt_http_request_t *r)
     pt_upstream_count_request(us);
 
     if (pt_proxy_pick(p) != PT_OK) {
-        pt_http_log_request(r, PT_LOG_ERR, "upstream \"%s\": no usable "
-                            "peer", us->name.data);
+        pt_http_log_request(r, PT_LOG_ERR, "upstream \"%s\": no usable peer",
+                            us->name.data);
         return pt_proxy_unavailable(r);
     }
 
@@ -588,8 +589,8 @@ pt_proxy_client_write(pt_http_request_t *r)
 
     if (r->connection->write->timedout) {
         r->connection->write->timedout = 0;
-        pt_http_log_request(r, PT_LOG_INFO, "client timed out receiving "
-                            "the response");
+        pt_http_log_request(r, PT_LOG_INFO,
+                            "client timed out receiving the response");
         r->error = 1;
         pt_http_finalize(r, PT_ERROR);
         return;
@@ -1155,8 +1156,9 @@ pt_proxy_retry(pt_proxy_t *p)
     }
 
     if (!pt_upstream_retry_allowed(us)) {
-        pt_http_log_request(r, PT_LOG_WARN, "upstream \"%s\": retry budget "
-                            "spent, not retrying", us->name.data);
+        pt_http_log_request(r, PT_LOG_WARN,
+                            "upstream \"%s\": retry budget spent, not retrying",
+                            us->name.data);
         return 0;
     }
 
@@ -1179,8 +1181,9 @@ pt_proxy_retry(pt_proxy_t *p)
 
     p->tries++;
 
-    pt_http_log_request(r, PT_LOG_INFO, "retrying on %s after %s (retry "
-                        "%lu of %ld)", p->peer->text, from,
+    pt_http_log_request(r, PT_LOG_INFO,
+                        "retrying on %s after %s (retry %lu of %ld)",
+                        p->peer->text, from,
                         (unsigned long) p->tries, (long) us->retries);
 
     pt_proxy_connect(p);

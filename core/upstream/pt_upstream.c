@@ -13,7 +13,6 @@
 #include "pt_time.h"
 
 
-
 static void *pt_upstream_create_conf(pt_conf_t *cf, pt_conf_level_e level);
 static int pt_upstream_validate(pt_conf_t *cf, void *conf);
 static int pt_upstream_postconfig(pt_conf_t *cf);
@@ -257,13 +256,14 @@ pt_upstream_set_upstreams(pt_conf_t *cf, const pt_command_t *cmd,
         }
 
         if (us->targets.nelts == 0 && us->srv.len == 0) {
-            rc = pt_conf_error(cf, key, "upstream \"%s\" has no targets "
-                               "(targets, or discovery: dns_srv)",
+            rc = pt_conf_error(cf, key,
+                               "upstream \"%s\" has no targets (targets, or discovery: dns_srv)",
                                key->scalar.data);
 
         } else if (us->targets.nelts && us->srv.len) {
-            rc = pt_conf_error(cf, key, "upstream \"%s\": give targets or "
-                               "discovery, not both", key->scalar.data);
+            rc = pt_conf_error(cf, key,
+                               "upstream \"%s\": give targets or discovery, not both",
+                               key->scalar.data);
         }
 
         if (us->connect_timeout == PT_CONF_UNSET_MSEC) {
@@ -317,13 +317,13 @@ pt_upstream_set_targets(pt_conf_t *cf, const pt_command_t *cmd,
                                         1000, &w, &reason) != PT_OK)
                     {
                         rc = pt_conf_error(cf, item->pairs[j].value,
-                                           "weight: a number from 1 to "
-                                           "1000");
+                                           "weight: a number from 1 to 1000");
                     }
 
                 } else {
-                    rc = pt_conf_error(cf, key, "unknown key \"%s\" in a "
-                                       "target", key->scalar.data);
+                    rc = pt_conf_error(cf, key,
+                                       "unknown key \"%s\" in a target",
+                                       key->scalar.data);
                 }
             }
 
@@ -334,8 +334,9 @@ pt_upstream_set_targets(pt_conf_t *cf, const pt_command_t *cmd,
         }
 
         if (addr->type != PT_YAML_SCALAR) {
-            rc = pt_conf_error(cf, addr, "target address: expected a "
-                               "scalar, got a %s", pt_yaml_type_name(addr));
+            rc = pt_conf_error(cf, addr,
+                               "target address: expected a scalar, got a %s",
+                               pt_yaml_type_name(addr));
             continue;
         }
 
@@ -388,16 +389,17 @@ pt_upstream_set_timeouts(pt_conf_t *cf, const pt_command_t *cmd,
         } else if (strcmp(key->scalar.data, "write") == 0) {
             ms = &us->write_timeout;
         } else {
-            rc = pt_conf_error(cf, key, "unknown key \"%s\" in timeouts "
-                               "(connect, read, write)", key->scalar.data);
+            rc = pt_conf_error(cf, key,
+                               "unknown key \"%s\" in timeouts (connect, read, write)",
+                               key->scalar.data);
             continue;
         }
 
         if (pt_conf_parse_msec(cf, node->pairs[i].value, ms) != PT_OK) {
             rc = PT_ERROR;
         } else if (*ms == 0) {
-            rc = pt_conf_error(cf, node->pairs[i].value, "timeouts: must "
-                               "be above 0");
+            rc = pt_conf_error(cf, node->pairs[i].value,
+                               "timeouts: must be above 0");
         }
     }
 
@@ -423,8 +425,9 @@ pt_upstream_set_keepalive(pt_conf_t *cf, const pt_command_t *cmd,
     if (pt_parse_int(node->scalar.data, node->scalar.len, 0,
                      PT_UPSTREAM_KEEPALIVE_MAX, &v, &reason) != PT_OK)
     {
-        return pt_conf_error(cf, node, "keepalive: a number from 0 to %d, "
-                             "or auto: \"%s\"", PT_UPSTREAM_KEEPALIVE_MAX,
+        return pt_conf_error(cf, node,
+                             "keepalive: a number from 0 to %d, or auto: \"%s\"",
+                             PT_UPSTREAM_KEEPALIVE_MAX,
                              node->scalar.data);
     }
 
@@ -486,8 +489,8 @@ pt_upstream_set_int(pt_conf_t *cf, const pt_command_t *cmd,
     if (pt_parse_int(node->scalar.data, node->scalar.len, b->min, b->max,
                      &v, &reason) != PT_OK)
     {
-        return pt_conf_error(cf, node, "%s: a number from %lld to %lld: "
-                             "\"%s\"", cmd->name, (long long) b->min,
+        return pt_conf_error(cf, node, "%s: a number from %lld to %lld: \"%s\"",
+                             cmd->name, (long long) b->min,
                              (long long) b->max, node->scalar.data);
     }
 
@@ -533,8 +536,8 @@ pt_upstream_set_passive(pt_conf_t *cf, const pt_command_t *cmd,
                 || pt_parse_int(value->scalar.data, value->scalar.len, 1, 100,
                                 &v, &reason) != PT_OK)
             {
-                return pt_conf_error(cf, value, "health: passive: failures: "
-                                     "a number from 1 to 100");
+                return pt_conf_error(cf, value,
+                                     "health: passive: failures: a number from 1 to 100");
             }
 
             us->max_fails = (pt_uint_t) v;
@@ -545,8 +548,8 @@ pt_upstream_set_passive(pt_conf_t *cf, const pt_command_t *cmd,
             }
 
         } else {
-            return pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
-                                 "in health: passive (failures, cooldown)",
+            return pt_conf_error(cf, node->pairs[i].key,
+                                 "unknown key \"%s\" in health: passive (failures, cooldown)",
                                  key);
         }
     }
@@ -570,8 +573,9 @@ pt_upstream_set_discovery(pt_conf_t *cf, const pt_command_t *cmd,
         value = node->pairs[i].value;
 
         if (strcmp(key->scalar.data, "dns_srv") != 0) {
-            return pt_conf_error(cf, key, "unknown key \"%s\" in discovery "
-                                 "(dns_srv)", key->scalar.data);
+            return pt_conf_error(cf, key,
+                                 "unknown key \"%s\" in discovery (dns_srv)",
+                                 key->scalar.data);
         }
 
         if (pt_conf_expect(cf, value, PT_YAML_SCALAR, "discovery: dns_srv")
@@ -581,8 +585,8 @@ pt_upstream_set_discovery(pt_conf_t *cf, const pt_command_t *cmd,
         }
 
         if (value->scalar.len == 0 || value->scalar.len > 253) {
-            return pt_conf_error(cf, value, "discovery: dns_srv: not a DNS "
-                                 "name");
+            return pt_conf_error(cf, value, "discovery: dns_srv: not a DNS name"
+                                 );
         }
 
         us->srv = value->scalar;
@@ -633,8 +637,8 @@ pt_upstream_set_tls(pt_conf_t *cf, const pt_command_t *cmd,
             us->server_name = value->scalar;
 
         } else {
-            return pt_conf_error(cf, key, "unknown key \"%s\" in tls "
-                                 "(verify, ca, server_name)",
+            return pt_conf_error(cf, key,
+                                 "unknown key \"%s\" in tls (verify, ca, server_name)",
                                  key->scalar.data);
         }
     }
@@ -672,8 +676,9 @@ pt_upstream_set_resolver(pt_conf_t *cf, const pt_command_t *cmd,
         }
 
         if (strcmp(key->scalar.data, "servers") != 0) {
-            return pt_conf_error(cf, key, "unknown key \"%s\" in resolver "
-                                 "(servers, valid)", key->scalar.data);
+            return pt_conf_error(cf, key,
+                                 "unknown key \"%s\" in resolver (servers, valid)",
+                                 key->scalar.data);
         }
 
         if (pt_conf_expect(cf, value, PT_YAML_SEQ, "resolver: servers")
@@ -699,8 +704,8 @@ pt_upstream_set_resolver(pt_conf_t *cf, const pt_command_t *cmd,
             if (pt_parse_addr(item->scalar.data, item->scalar.len, 53, a,
                               &reason) != PT_OK || a->is_name)
             {
-                return pt_conf_error(cf, item, "resolver: servers: an IP "
-                                     "address (and port): \"%s\"",
+                return pt_conf_error(cf, item,
+                                     "resolver: servers: an IP address (and port): \"%s\"",
                                      item->scalar.data);
             }
         }

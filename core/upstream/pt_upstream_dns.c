@@ -170,14 +170,14 @@ pt_upstream_resolve_all(pt_cycle_t *cycle)
             /* A name that does not resolve: keep what the last generation
              * had, or refuse to start without it (as nginx does). */
             if (us[i]->group->npeers) {
-                pt_log_error(PT_LOG_WARN, NULL, 0, "upstream \"%s\": cannot "
-                             "resolve \"%s\", keeping its current peers",
+                pt_log_error(PT_LOG_WARN, NULL, 0,
+                             "upstream \"%s\": cannot resolve \"%s\", keeping its current peers",
                              us[i]->name.data, name);
                 rc = PT_DECLINED;
 
             } else {
-                pt_log_error(pt_cycle_fatal_level, NULL, 0, "upstream "
-                             "\"%s\": cannot resolve \"%s\"",
+                pt_log_error(pt_cycle_fatal_level, NULL, 0,
+                             "upstream \"%s\": cannot resolve \"%s\"",
                              us[i]->name.data, name);
                 rc = PT_ERROR;
             }
@@ -185,8 +185,8 @@ pt_upstream_resolve_all(pt_cycle_t *cycle)
 
         if (rc == PT_OK) {
             if (pt_upstream_publish(us[i], answers) != PT_OK) {
-                pt_log_error(PT_LOG_WARN, NULL, 0, "upstream \"%s\": the "
-                             "upstream zone is full, some peers left out",
+                pt_log_error(PT_LOG_WARN, NULL, 0,
+                             "upstream \"%s\": the upstream zone is full, some peers left out",
                              us[i]->name.data);
             }
         }
@@ -286,14 +286,14 @@ pt_upstream_dns_done(void *data, int status, const pt_resolved_t *addrs,
      * master's set from load stands. */
     if (i == d->nanswers && pt_upstream_publish(d->us, d->answers) != PT_OK)
     {
-        pt_log_error(PT_LOG_WARN, NULL, 0, "upstream \"%s\": the upstream "
-                     "zone is full, some peers left out",
+        pt_log_error(PT_LOG_WARN, NULL, 0,
+                     "upstream \"%s\": the upstream zone is full, some peers left out",
                      d->us->name.data);
     }
 
     if (d->failed) {
-        pt_log_error(PT_LOG_WARN, NULL, 0, "upstream \"%s\": a lookup failed, "
-                     "keeping the last addresses it gave",
+        pt_log_error(PT_LOG_WARN, NULL, 0,
+                     "upstream \"%s\": a lookup failed, keeping the last addresses it gave",
                      d->us->name.data);
     }
 

@@ -179,8 +179,8 @@ pt_upstream_groups_attach(pt_cycle_t *cycle)
 
         if (us[i]->group == NULL) {
             pt_shmtx_unlock(&slab->mutex);
-            pt_log_error(pt_cycle_fatal_level, NULL, 0, "upstream zone is "
-                         "full: no room for upstream \"%s\"",
+            pt_log_error(pt_cycle_fatal_level, NULL, 0,
+                         "upstream zone is full: no room for upstream \"%s\"",
                          us[i]->name.data);
             return PT_ERROR;
         }
@@ -554,8 +554,9 @@ pt_upstream_peer_failed(pt_upstream_t *us, pt_upstream_shared_t *s,
         s->ejected_until = pt_current_epoch_msec + us->fail_timeout;
         __atomic_store_n(&s->fails, 0, __ATOMIC_RELAXED);
 
-        pt_log_error(PT_LOG_WARN, NULL, 0, "upstream \"%s\": %s failed %u "
-                     "times in a row, ejected for %lu ms", us->name.data,
+        pt_log_error(PT_LOG_WARN, NULL, 0,
+                     "upstream \"%s\": %s failed %u times in a row, ejected for %lu ms",
+                     us->name.data,
                      s->text, fails, (unsigned long) us->fail_timeout);
     }
 }

@@ -102,15 +102,15 @@ pt_example_set_header(pt_conf_t *cf, const pt_command_t *cmd,
 
     for (i = 0; i < node->n; i++) {
         if (node->pairs[i].value != name && node->pairs[i].value != value) {
-            return pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
-                                 "in example_header (name, value)",
+            return pt_conf_error(cf, node->pairs[i].key,
+                                 "unknown key \"%s\" in example_header (name, value)",
                                  node->pairs[i].key->scalar.data);
         }
     }
 
     if (name == NULL || value == NULL) {
-        return pt_conf_error(cf, node, "example_header needs a name and a "
-                             "value");
+        return pt_conf_error(cf, node, "example_header needs a name and a value"
+                             );
     }
 
     if (pt_conf_expect(cf, name, PT_YAML_SCALAR, "example_header: name")
@@ -120,8 +120,9 @@ pt_example_set_header(pt_conf_t *cf, const pt_command_t *cmd,
     }
 
     if (!pt_http_is_token(&name->scalar)) {
-        return pt_conf_error(cf, name, "example_header: invalid header "
-                             "name \"%s\"", name->scalar.data);
+        return pt_conf_error(cf, name,
+                             "example_header: invalid header name \"%s\"",
+                             name->scalar.data);
     }
 
     ecf->name = name->scalar;

@@ -81,8 +81,9 @@ pt_lb_probe_result(pt_lb_probe_t *pr, int ok, const char *why)
 
         if (!s->healthy && n >= lcf->healthy) {
             s->healthy = 1;
-            pt_log_error(PT_LOG_NOTICE, NULL, 0, "upstream \"%s\": %s is up "
-                         "(%u/%u probes passed)", pr->checks->us->name.data,
+            pt_log_error(PT_LOG_NOTICE, NULL, 0,
+                         "upstream \"%s\": %s is up (%u/%u probes passed)",
+                         pr->checks->us->name.data,
                          s->text, (unsigned) n, (unsigned) lcf->healthy);
         }
 
@@ -94,8 +95,8 @@ pt_lb_probe_result(pt_lb_probe_t *pr, int ok, const char *why)
 
     if (s->healthy && n >= lcf->unhealthy) {
         s->healthy = 0;
-        pt_log_error(PT_LOG_WARN, NULL, 0, "upstream \"%s\": %s is down "
-                     "(%u/%u probes failed, last: %s)",
+        pt_log_error(PT_LOG_WARN, NULL, 0,
+                     "upstream \"%s\": %s is down (%u/%u probes failed, last: %s)",
                      pr->checks->us->name.data, s->text, (unsigned) n,
                      (unsigned) lcf->unhealthy, why);
     }

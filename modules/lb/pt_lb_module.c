@@ -178,7 +178,6 @@ static const pt_upstream_balancer_t  pt_lb_p2c = {
 };
 
 
-
 static void *
 pt_lb_create_conf(pt_conf_t *cf, pt_conf_level_e level)
 {
@@ -213,8 +212,9 @@ pt_lb_set_balance(pt_conf_t *cf, const pt_command_t *cmd,
     } else if (strcmp(v, "p2c") == 0) {
         us->balancer = &pt_lb_p2c;
     } else {
-        return pt_conf_error(cf, node, "balance: \"%s\" is not one of: "
-                             "round_robin, least_conn, hash, p2c", v);
+        return pt_conf_error(cf, node,
+                             "balance: \"%s\" is not one of: round_robin, least_conn, hash, p2c",
+                             v);
     }
 
     return PT_OK;
@@ -287,8 +287,8 @@ pt_lb_set_health_active(pt_conf_t *cf, const pt_command_t *cmd,
             if (value->scalar.len == 0 || value->scalar.data[0] != '/'
                 || strpbrk(value->scalar.data, " \r\n\t"))
             {
-                return pt_conf_error(cf, value, "health: active: path must "
-                                     "be a path starting with \"/\"");
+                return pt_conf_error(cf, value,
+                                     "health: active: path must be a path starting with \"/\"");
             }
 
             lcf->path = value->scalar;
@@ -318,15 +318,15 @@ pt_lb_set_health_active(pt_conf_t *cf, const pt_command_t *cmd,
             }
 
         } else {
-            return pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
-                                 "in health: active (path, interval, "
-                                 "timeout, healthy, unhealthy)", key);
+            return pt_conf_error(cf, node->pairs[i].key,
+                                 "unknown key \"%s\" in health: active (path, interval, timeout, healthy, unhealthy)",
+                                 key);
         }
     }
 
     if (lcf->interval < 100 || lcf->timeout == 0) {
-        return pt_conf_error(cf, node, "health: active: interval must be at "
-                             "least 100ms and timeout above 0");
+        return pt_conf_error(cf, node,
+                             "health: active: interval must be at least 100ms and timeout above 0");
     }
 
     return PT_OK;
@@ -343,13 +343,14 @@ pt_lb_validate(pt_conf_t *cf, void *conf)
     us = cf->scope;
 
     if (us->balancer == &pt_lb_hash && lcf->hash_key == NULL) {
-        return pt_conf_error(cf, us->node, "upstream \"%s\": balance: hash "
-                             "needs a hash_key", us->name.data);
+        return pt_conf_error(cf, us->node,
+                             "upstream \"%s\": balance: hash needs a hash_key",
+                             us->name.data);
     }
 
     if (lcf->hash_key && us->balancer != &pt_lb_hash) {
-        return pt_conf_error(cf, lcf->hash_node, "hash_key is only used with "
-                             "balance: hash");
+        return pt_conf_error(cf, lcf->hash_node,
+                             "hash_key is only used with balance: hash");
     }
 
     return PT_OK;

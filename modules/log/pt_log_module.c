@@ -152,16 +152,16 @@ pt_log_set_access_log(pt_conf_t *cf, const pt_command_t *cmd,
         }
 
         if (on) {
-            return pt_conf_error(cf, node, "access_log: give a map with a "
-                                 "path, or false");
+            return pt_conf_error(cf, node,
+                                 "access_log: give a map with a path, or false");
         }
 
         return PT_OK;
     }
 
     if (node->type != PT_YAML_MAP) {
-        return pt_conf_error(cf, node, "access_log: expected a map, got a "
-                             "%s", pt_yaml_type_name(node));
+        return pt_conf_error(cf, node, "access_log: expected a map, got a %s",
+                             pt_yaml_type_name(node));
     }
 
     rc = PT_OK;
@@ -203,13 +203,14 @@ pt_log_set_access_log(pt_conf_t *cf, const pt_command_t *cmd,
             if (pt_conf_parse_size(cf, value, &lmcf->buffer) != PT_OK) {
                 rc = PT_ERROR;
             } else if (lmcf->buffer > 16 * 1024 * 1024) {
-                rc = pt_conf_error(cf, value, "access_log: buffer is at most "
-                                   "16m");
+                rc = pt_conf_error(cf, value,
+                                   "access_log: buffer is at most 16m");
             }
 
         } else {
-            rc = pt_conf_error(cf, key, "unknown key \"%s\" in access_log "
-                               "(path, format, buffer)", key->scalar.data);
+            rc = pt_conf_error(cf, key,
+                               "unknown key \"%s\" in access_log (path, format, buffer)",
+                               key->scalar.data);
         }
     }
 
@@ -269,8 +270,9 @@ pt_log_flush(pt_open_file_t *file, void *data)
         if (n <= 0) {
             /* Logged once per failure streak, not once per line. */
             if (!pt_log_write_failed) {
-                pt_log_error(PT_LOG_ALERT, NULL, errno, "access log write to "
-                             "\"%s\" failed", pt_log_file->path.data);
+                pt_log_error(PT_LOG_ALERT, NULL, errno,
+                             "access log write to \"%s\" failed",
+                             pt_log_file->path.data);
             }
             pt_log_write_failed = 1;
             break;

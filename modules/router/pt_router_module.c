@@ -146,8 +146,8 @@ pt_router_parse_host(pt_conf_t *cf, pt_yaml_node_t *node,
     }
 
     if (len == 0 || len > 253) {
-        return pt_conf_error(cf, node, "match: host: \"%s\" is not a host "
-                             "name", node->scalar.data);
+        return pt_conf_error(cf, node, "match: host: \"%s\" is not a host name",
+                             node->scalar.data);
     }
 
     /* Requests are matched on the host without its port, so a route with
@@ -155,9 +155,9 @@ pt_router_parse_host(pt_conf_t *cf, pt_yaml_node_t *node,
     if ((h[0] != '[' && memchr(h, ':', len))
         || (h[0] == '[' && h[len - 1] != ']'))
     {
-        return pt_conf_error(cf, node, "match: host: \"%s\": give the host "
-                             "without a port (requests are matched on the "
-                             "name alone)", node->scalar.data);
+        return pt_conf_error(cf, node,
+                             "match: host: \"%s\": give the host without a port (requests are matched on the name alone)",
+                             node->scalar.data);
     }
 
     for (i = 0; i < len; i++) {
@@ -165,8 +165,8 @@ pt_router_parse_host(pt_conf_t *cf, pt_yaml_node_t *node,
               || (h[i] >= '0' && h[i] <= '9') || h[i] == '-' || h[i] == '.'
               || h[i] == '_' || h[i] == ':' || h[i] == '[' || h[i] == ']'))
         {
-            return pt_conf_error(cf, node, "match: host: \"%s\" is not an "
-                                 "exact host or \"*.\" and a domain",
+            return pt_conf_error(cf, node,
+                                 "match: host: \"%s\" is not an exact host or \"*.\" and a domain",
                                  node->scalar.data);
         }
     }
@@ -220,9 +220,9 @@ pt_router_parse_path(pt_conf_t *cf, pt_yaml_node_t *node,
     }
 
     if (len == 0 || p[0] != '/') {
-        return pt_conf_error(cf, node, "match: path must start with \"/\" "
-                             "(\"=/\" for an exact path, \"~\" for a regex): "
-                             "\"%s\"", node->scalar.data);
+        return pt_conf_error(cf, node,
+                             "match: path must start with \"/\" (\"=/\" for an exact path, \"~\" for a regex): \"%s\"",
+                             node->scalar.data);
     }
 
     rcf->path.data = p;
@@ -278,8 +278,8 @@ pt_router_parse_methods(pt_conf_t *cf, pt_yaml_node_t *node,
         n = node->n;
 
     } else {
-        return pt_conf_error(cf, node, "match: methods: expected a list of "
-                             "method names");
+        return pt_conf_error(cf, node,
+                             "match: methods: expected a list of method names");
     }
 
     for (i = 0; i < n; i++) {
@@ -297,8 +297,8 @@ pt_router_parse_methods(pt_conf_t *cf, pt_yaml_node_t *node,
 
             /* Methods are case-sensitive: "get" would never match GET. */
             if (strcasecmp(pt_router_methods[j].name, m->scalar.data) == 0) {
-                return pt_conf_error(cf, m, "match: methods: \"%s\" is not "
-                                     "%s (methods are case-sensitive)",
+                return pt_conf_error(cf, m,
+                                     "match: methods: \"%s\" is not %s (methods are case-sensitive)",
                                      m->scalar.data,
                                      pt_router_methods[j].name);
             }
@@ -409,9 +409,9 @@ pt_router_set_match(pt_conf_t *cf, const pt_command_t *cmd,
                                         "match: query");
 
         } else {
-            rc = pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
-                               "in match (host, path, methods, headers, "
-                               "query)", key);
+            rc = pt_conf_error(cf, node->pairs[i].key,
+                               "unknown key \"%s\" in match (host, path, methods, headers, query)",
+                               key);
         }
     }
 
@@ -449,8 +449,8 @@ pt_router_set_rewrite(pt_conf_t *cf, const pt_command_t *cmd,
             } else if (value->scalar.len == 0
                        || value->scalar.data[0] != '/')
             {
-                rc = pt_conf_error(cf, value, "rewrite: strip_prefix must "
-                                   "start with \"/\"");
+                rc = pt_conf_error(cf, value,
+                                   "rewrite: strip_prefix must start with \"/\"");
             } else {
                 rcf->strip_prefix = value->scalar;
             }
@@ -465,13 +465,14 @@ pt_router_set_rewrite(pt_conf_t *cf, const pt_command_t *cmd,
                        || (value->scalar.data[0] != '/'
                            && value->scalar.data[0] != '$'))
             {
-                rc = pt_conf_error(cf, value, "rewrite: path must start "
-                                   "with \"/\"");
+                rc = pt_conf_error(cf, value,
+                                   "rewrite: path must start with \"/\"");
             }
 
         } else {
-            rc = pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
-                               "in rewrite (strip_prefix, path)", key);
+            rc = pt_conf_error(cf, node->pairs[i].key,
+                               "unknown key \"%s\" in rewrite (strip_prefix, path)",
+                               key);
         }
     }
 
@@ -520,13 +521,14 @@ pt_router_parse_edit_map(pt_conf_t *cf, pt_yaml_node_t *node, pt_array_t *a,
         e->name = node->pairs[i].key->scalar;
 
         if (!pt_http_is_token(&e->name)) {
-            return pt_conf_error(cf, node->pairs[i].key, "%s: invalid header "
-                                 "name \"%s\"", what, e->name.data);
+            return pt_conf_error(cf, node->pairs[i].key,
+                                 "%s: invalid header name \"%s\"",
+                                 what, e->name.data);
         }
 
         if (pt_router_managed(&e->name)) {
-            return pt_conf_error(cf, node->pairs[i].key, "%s: \"%s\" is "
-                                 "managed by portico and cannot be edited",
+            return pt_conf_error(cf, node->pairs[i].key,
+                                 "%s: \"%s\" is managed by portico and cannot be edited",
                                  what, e->name.data);
         }
 
@@ -591,14 +593,15 @@ pt_router_set_edits(pt_conf_t *cf, const pt_command_t *cmd,
                 if (item->type != PT_YAML_SCALAR
                     || !pt_http_is_token(&item->scalar))
                 {
-                    rc = pt_conf_error(cf, item, "%s: remove: not a header "
-                                       "name", cmd->name);
+                    rc = pt_conf_error(cf, item,
+                                       "%s: remove: not a header name",
+                                       cmd->name);
                     continue;
                 }
 
                 if (pt_router_managed(&item->scalar)) {
-                    rc = pt_conf_error(cf, item, "%s: \"%s\" is managed by "
-                                       "portico and cannot be edited",
+                    rc = pt_conf_error(cf, item,
+                                       "%s: \"%s\" is managed by portico and cannot be edited",
                                        cmd->name, item->scalar.data);
                     continue;
                 }
@@ -613,8 +616,9 @@ pt_router_set_edits(pt_conf_t *cf, const pt_command_t *cmd,
             }
 
         } else {
-            rc = pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
-                               "in %s (set, add, remove)", key, cmd->name);
+            rc = pt_conf_error(cf, node->pairs[i].key,
+                               "unknown key \"%s\" in %s (set, add, remove)",
+                               key, cmd->name);
         }
     }
 
@@ -652,8 +656,8 @@ pt_router_set_respond(pt_conf_t *cf, const pt_command_t *cmd,
                 || pt_parse_int(value->scalar.data, value->scalar.len, 200,
                                 599, &status, &reason) != PT_OK)
             {
-                rc = pt_conf_error(cf, value, "respond: status must be a "
-                                   "number from 200 to 599");
+                rc = pt_conf_error(cf, value,
+                                   "respond: status must be a number from 200 to 599");
                 continue;
             }
             rcf->respond_status = (unsigned) status;
@@ -669,8 +673,9 @@ pt_router_set_respond(pt_conf_t *cf, const pt_command_t *cmd,
                                            "respond: headers");
 
         } else {
-            rc = pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
-                               "in respond (status, headers, body)", key);
+            rc = pt_conf_error(cf, node->pairs[i].key,
+                               "unknown key \"%s\" in respond (status, headers, body)",
+                               key);
         }
     }
 
@@ -712,15 +717,16 @@ pt_router_set_redirect(pt_conf_t *cf, const pt_command_t *cmd,
                 || (status != 301 && status != 302 && status != 307
                     && status != 308))
             {
-                rc = pt_conf_error(cf, value, "redirect: status must be 301, "
-                                   "302, 307 or 308");
+                rc = pt_conf_error(cf, value,
+                                   "redirect: status must be 301, 302, 307 or 308");
                 continue;
             }
             rcf->redirect_status = (unsigned) status;
 
         } else {
-            rc = pt_conf_error(cf, node->pairs[i].key, "unknown key \"%s\" "
-                               "in redirect (to, status)", key);
+            rc = pt_conf_error(cf, node->pairs[i].key,
+                               "unknown key \"%s\" in redirect (to, status)",
+                               key);
         }
     }
 
@@ -753,8 +759,8 @@ pt_router_check_captures(pt_conf_t *cf, pt_router_conf_t *rcf,
 
     if (n > have) {
         return pt_conf_error(cf, node ? node : rcf->route->node,
-                             "${%u} refers to capture %u, but the route's "
-                             "path %s", n, n,
+                             "${%u} refers to capture %u, but the route's path %s",
+                             n, n,
                              rcf->path_re ? "regex has fewer groups"
                                           : "is not a regex");
     }

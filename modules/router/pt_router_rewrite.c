@@ -147,8 +147,8 @@ pt_router_rewrite_handler(pt_http_request_t *r)
         path.data = escaped;
 
         if (path.len == 0 || path.data[0] != '/') {
-            pt_http_log_request(r, PT_LOG_ERR, "rewrite of route \"%s\" "
-                                "made \"%.*s\", not a path",
+            pt_http_log_request(r, PT_LOG_ERR,
+                                "rewrite of route \"%s\" made \"%.*s\", not a path",
                                 r->route->name.data, (int) path.len,
                                 path.data);
             return 500;

@@ -49,8 +49,9 @@ pt_status_set_handler(pt_conf_t *cf, const pt_command_t *cmd,
         return pt_route_set_content(cf, node, "handler", pt_health_handler);
     }
 
-    return pt_conf_error(cf, node, "handler: \"%s\" is not one of: status, "
-                         "health", node->scalar.data);
+    return pt_conf_error(cf, node,
+                         "handler: \"%s\" is not one of: status, health",
+                         node->scalar.data);
 }
 
 
