@@ -43,7 +43,8 @@ use Time::HiRes qw(time sleep);
 use Test::Portico::Backend;
 
 our @EXPORT = qw(http http_end http_get parse_response parse_responses
-                 http_many free_port curl run_cmd write_file tls_files);
+                 http_many free_port curl run_cmd write_file tls_files
+                 wait_until);
 
 # Lines that fail the log check: nginx-style fatal levels and whatever the
 # sanitizers print (they write to stderr, so stderr.log is checked too).
@@ -639,6 +640,26 @@ sub _write_file ($path, $data) {
 
 sub _verbose ($msg) {
     Test::More::note($msg) if $ENV{PT_TEST_VERBOSE};
+}
+
+
+# wait_until(sub { COND }, $timeout = 10, $interval = 0.05)
+# Calls COND until it returns true and returns that value; undef once
+# $timeout seconds have passed (COND is tried once more at the deadline,
+# so a slow machine that overslept still gets its answer).  Every wait
+# for something the gateway does goes through here instead of a fixed
+# sleep: it ends as soon as the condition holds, and a busy machine only
+# makes it take longer, not fail.
+sub wait_until ($cond, $timeout = 10, $interval = 0.05) {
+    my $deadline = time + $timeout;
+    while (1) {
+        my $last = time >= $deadline;
+        my $v = $cond->();
+        return $v if $v;
+        return undef if $last;
+        my $left = $deadline - time;
+        sleep($left < $interval ? ($left > 0 ? $left : 0) : $interval);
+    }
 }
 
 
