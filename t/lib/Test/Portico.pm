@@ -532,6 +532,35 @@ sub worker_pids ($self) {
 }
 
 
+# The worker that holds the gateway's end of the client connection $sock
+# (a socket connected to one of our listeners), or undef while no worker
+# has accepted it.  Found as nothing else can tell it without a request:
+# the socket's inode in /proc/net/tcp, then which worker has it open.
+sub worker_of ($self, $sock) {
+    my $want = sprintf '%08X:%04X', 0x0100007F, $sock->sockport;
+    my $local = sprintf ':%04X', $sock->peerport;
+    my $inode;
+    open my $fh, '<', '/proc/net/tcp' or return undef;
+    while (<$fh>) {
+        my (undef, $l, $rem, undef, undef, undef, undef, undef, undef, $ino)
+            = split ' ', $_;
+        next unless defined $ino && $rem eq $want && $l =~ /\Q$local\E\z/;
+        $inode = $ino;
+        last;
+    }
+    close $fh;
+    return undef unless $inode;
+    for my $pid ($self->worker_pids) {
+        opendir my $dh, "/proc/$pid/fd" or next;
+        for my $fd (readdir $dh) {
+            my $to = readlink "/proc/$pid/fd/$fd" // next;
+            return $pid if $to eq "socket:[$inode]";
+        }
+    }
+    return undef;
+}
+
+
 sub reload ($self) {
     croak 'reload: the gateway is not running' unless $self->{pid};
     $self->_release_holders;
