@@ -8,7 +8,6 @@ use v5.36;
 use lib 't/lib';
 
 use Digest::MD5;
-use File::Basename ();
 use JSON::PP;
 use POSIX qw(WNOHANG);
 use Test::More;
@@ -77,14 +76,7 @@ ok($worker, 'found the worker');
 # builds, whose shadow memory is larger), and the transfer adds less
 # than 2 MiB to what the worker held before it (a body buffered whole
 # would add 50).
-my $sanitized = do {
-    my $args = '';
-    if (open my $fh, '<', File::Basename::dirname($t->binary)
-                          . '/configure.args') {
-        $args = <$fh> // '';
-    }
-    $args =~ /--with-asan/;
-};
+my $sanitized = $t->sanitized;
 
 sub proc_kib ($pid, $field) {
     open my $s, '<', "/proc/$pid/status" or return 0;

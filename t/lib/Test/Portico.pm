@@ -112,6 +112,16 @@ sub has_module ($self, @mods) {
 sub has ($self, @mods) { $self->has_module(@mods) }
 
 
+# True when the binary under test was built with sanitizers (configure
+# --with-asan, recorded in configure.args next to it): memory figures
+# and resource limits mean something else there.
+sub sanitized ($self) {
+    my $args = _read_file(File::Spec->catfile(
+        (File::Spec->splitpath($self->{binary}))[1], 'configure.args'));
+    return $args =~ /(?:^|\s)--with-asan(?:\s|$)/ ? 1 : 0;
+}
+
+
 # Skips the whole test file unless the program is installed.
 sub has_daemon ($self, $name) {
     my @dirs = (File::Spec->path, qw(/usr/sbin /sbin /usr/local/sbin));
