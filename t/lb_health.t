@@ -270,8 +270,8 @@ my $t_req = time;
 my ($status, $id, $r) = get('/sick/x');
 my $elapsed = time - $t_req;
 is($status, 503, 'all targets down: 503');
-ok($elapsed < 2.5, sprintf('all targets down: at once, before any connect timeout (%.2f s)',
-                         $elapsed));
+ok($elapsed < 2.5, sprintf('all targets down: at once, before any connect '
+                           . 'timeout (%.2f s)', $elapsed));
 ok(($r && $r->{headers}{'retry-after'} // '') =~ /^\d+\z/,
    'all targets down: Retry-After') or diag(explain($r));
 my $body = $r ? eval { $json->decode($r->{body}) } : undef;

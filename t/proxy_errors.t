@@ -274,7 +274,8 @@ is($r && $r->{status}, 504, 'upstream stops reading the body: 504')
 my $sink_rid = $r && $r->{headers}{'x-request-id'};
 my $sink_line = $sink_rid ? $t->wait_log(qr/\Q$sink_rid\E/, 5) : undef;
 ok($sink_line && $sink_line =~ /\[error\]/
-   && $sink_line =~ /timed out while sending/ && index($sink_line, $raw_addr) >= 0,
+   && $sink_line =~ /timed out while sending/
+   && index($sink_line, $raw_addr) >= 0,
    'write timeout: "timed out while sending" logged with the upstream')
     or diag($sink_line // $t->error_log);
 ok($sink_took < 20, sprintf('write timeout: answered in %.1f s, not after '
