@@ -1,6 +1,6 @@
 # Requests in flight are counted across workers (README: least_conn "per
 # weight, counted across all workers", max_inflight "across the workers",
-# /status inflight).  With two workers, the test finds a client
+# /status inflight).  With two workers, the test gets a client
 # connection accepted by each (the harness tells which worker holds it),
 # holds requests open in one worker and checks what the other one does:
 #
@@ -62,23 +62,26 @@ sub connect_gw () {
     return ($s, $pid);
 }
 
-# A connection accepted by a worker other than those in @not (by $want
-# if given); undef after 15 s.  The workers take turns every second, so
-# a few tries find each.
-sub conn_in (%o) {
-    my %not = map { $_ => 1 } @{$o{not} // []};
-    my $deadline = time + 15;
-    while (time < $deadline) {
-        my ($s, $pid) = connect_gw();
-        if ($s && $pid && !$not{$pid}
-            && (!defined $o{want} || $pid == $o{want}))
-        {
-            return ($s, $pid);
-        }
-        close $s if $s;
-        sleep 0.05;
+# A new connection accepted by a worker other than $busy.  $busy is
+# stopped meanwhile: a stopped process is not waiting in epoll_wait, so
+# the kernel hands the connection to a worker that is (EPOLLEXCLUSIVE
+# wakes the next waiter when the first one has none).  Waiting for the
+# workers' own turn-taking (each re-registers every second) could take a
+# long time when they happen to re-register in step.
+sub conn_avoiding ($busy) {
+    kill 'STOP', $busy or return ();
+    my @r;
+    if (wait_until(sub { proc_state($busy) eq 'T' }, 5, 0.005)) {
+        @r = eval { connect_gw() };
     }
-    return ();
+    kill 'CONT', $busy;
+    return @r;
+}
+
+sub proc_state ($pid) {
+    open my $fh, '<', "/proc/$pid/stat" or return '';
+    my ($state) = (scalar <$fh> // '') =~ /\)\s+(\S)/;
+    return $state // '';
 }
 
 # Sends one keep-alive request on $s.
@@ -112,8 +115,8 @@ sub target_of ($st, $us, $addr) {
 
 # ---- one connection in each worker -------------------------------------------
 
-my ($sa, $wa) = conn_in();
-my ($sb, $wb) = $wa ? conn_in(not => [$wa]) : ();
+my ($sa, $wa) = connect_gw();
+my ($sb, $wb) = $wa ? conn_avoiding($wa) : ();
 ok($wa && $wb && $wa != $wb, "a connection in each worker ($wa and "
                              . ($wb // 'none') . ')')
     or BAIL_OUT('cannot reach both workers');
@@ -163,8 +166,8 @@ is(target_of($st, 'lc', $hold_addr)->{inflight} // -1, 1,
 
 # One held request in each worker: worker B's keep-alive connection, and
 # a fresh connection accepted by worker A.
-my ($sa2) = conn_in(want => $wa);
-ok($sa2, 'a second connection in worker A');
+my ($sa2, $wa2) = conn_avoiding($wb);
+ok($sa2 && $wa2 == $wa, 'a second connection in worker A');
 push @keep, $sa, $sa2;
 send_req($sa2, '/lim/1') if $sa2;
 send_req($sb, '/lim/2');
