@@ -72,8 +72,11 @@ my $expected = 11;    # the eight above and three pipelined
 # answer to the client that left, due 1.5 s after it got the request);
 # then send one more request: once its line is there, a second line of
 # any request before it would be there too.
-sub lines () { return do { open my $fh, '<', $log or (); <$fh> } }
-wait_until(sub { lines() >= $expected }, 10);
+sub lines () {
+    open my $fh, '<', $log or return ();
+    return <$fh>;
+}
+wait_until(sub { my @l = lines(); @l >= $expected }, 10);
 my ($slow_req) = grep { $_->{uri} =~ m{^/slow} } $b1->requests;
 my $due = ($slow_req ? $slow_req->{time} : time) + 1.5 + 0.1;
 sleep($due - time) if $due > time;

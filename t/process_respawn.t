@@ -70,7 +70,7 @@ sub client ($out) {
 # The worker pids once there are $n of them (run() returns as soon as
 # the master listens, which can be before it has forked every worker).
 sub wait_workers ($n) {
-    wait_until(sub { $t->worker_pids == $n }, 5, 0.02);
+    wait_until(sub { my @p = $t->worker_pids; @p == $n }, 5, 0.02);
     return $t->worker_pids;
 }
 

@@ -424,12 +424,31 @@ sub _terminate ($self) {
         }
     }
 
-    # The master is gone; workers left in its group would be a bug.
+    # The master is gone; workers left in its group would be a bug.  A
+    # zombie is not one: it has exited, and once its parent is gone only
+    # init can reap it (ASan's leak-check helper of a worker killed in
+    # its exit, say).
     if (kill 0, -$pid) {
-        $self->{exit_note} //= "processes of group $pid outlived the master";
+        my @left = grep { !/ Z ppid / } _group_members($pid);
+        $self->{exit_note} //= "processes of group $pid outlived the master: "
+                               . join(', ', @left) if @left;
         kill 'KILL', -$pid;
     }
     $self->{pid} = undef;
+}
+
+
+# "PID (comm) state" of each process whose process group is $pgid.
+sub _group_members ($pgid) {
+    my @found;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        my $text = _read_file($stat);
+        # pid (comm) state ppid pgrp ...; comm may hold spaces and ')'
+        my ($p, $comm, $state, $ppid, $pgrp) =
+            $text =~ /^(\d+) \((.*)\) (\S) (\d+) (\d+) / or next;
+        push @found, "$p ($comm) $state ppid $ppid" if $pgrp == $pgid;
+    }
+    return @found;
 }
 
 
