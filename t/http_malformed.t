@@ -22,15 +22,15 @@ use Time::HiRes qw(time sleep);
 
 my $t = Test::Portico->new()->has_module(qw/router/);
 
-my @cases;    # [ name, raw request, expected status(es) ]
+my @cases;    # [ name, raw request, expected status ]
 
 # A pipelined follow-up request rides behind every bad one: if the gateway
 # kept the connection (or resynchronised on the next CRLF) it would reach
 # the backend or answer it, both of which are checked below.
 my $NEXT = "GET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
-sub case ($name, $raw, @status) {
-    push @cases, [$name, $raw, @status ? \@status : [400]];
+sub case ($name, $raw, $status = 400) {
+    push @cases, [$name, $raw, $status];
 }
 
 # Framing that a front end and a back end could read differently.
@@ -49,6 +49,8 @@ case('Content-Length list with different values',
 case('Transfer-Encoding: gzip (final coding not chunked)',
      "POST /te-gzip HTTP/1.1\r\nHost: localhost\r\n"
      . "Transfer-Encoding: gzip\r\n\r\nxxxx");
+# README: a final coding other than chunked is 400; chunked under another
+# coding is 501 (valid framing, a coding we do not undo).
 case('Transfer-Encoding: chunked, gzip (final coding not chunked)',
      "POST /te-chunked-gzip HTTP/1.1\r\nHost: localhost\r\n"
      . "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n");
@@ -113,6 +115,8 @@ case('Host with userinfo',
 
 # More framing: chunked twice, empty values, chunk lines with bare LF,
 # obs-fold in a trailer.
+# Chunked applied twice is malformed (RFC 9112 6.1), not a coding left
+# for someone else to undo: 400.
 case('Transfer-Encoding: chunked on two lines',
      "POST /te-twice HTTP/1.1\r\nHost: localhost\r\n"
      . "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -148,6 +152,11 @@ case('method with a non-ASCII byte',
      "G\xc9T /bad-method2 HTTP/1.1\r\nHost: localhost\r\n\r\n");
 case('space inside the request target',
      "GET /a b HTTP/1.1\r\nHost: localhost\r\n\r\n");
+
+# README: CONNECT gets 501 (no tunnels).
+case('CONNECT',
+     "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+     501);
 
 case('lower-case protocol name',
      "GET /lower HTTP/1.1\r\nHost: localhost\r\n\r\n" =~ s/HTTP/http/r);
@@ -274,8 +283,7 @@ for my $c (@cases) {
 
     my $r = eval { parse_response($out) };
     my $status = $r ? $r->{status} : 0;
-    ok((grep { $status == $_ } @$want), "$name: status @$want")
-        or diag(show($out));
+    is($status, $want, "$name: status $want") or diag(show($out));
 
     my $j = $r && eval { $json->decode($r->{body}) };
     ok($j && $j->{status} == $status && length($j->{error} // '')

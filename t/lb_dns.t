@@ -38,7 +38,7 @@ my $b_sock = IO::Socket::INET->new(LocalAddr => '127.0.0.2',
                                    LocalPort => $app_port, Proto => 'tcp');
 plan(skip_all => "cannot bind 127.0.0.2:$app_port: $@") unless $b_sock;
 
-$t->plan(53);
+$t->plan(55);
 
 my $back_a = $t->backend(id => 'a', port => $app_port);
 my $back_b = Test::Portico::Backend->new(id => 'b', port => $app_port,
@@ -451,7 +451,8 @@ ok(wait_log_since($log_mark, $kept, 15),
     or diag log_since($log_mark);
 like(log_since($log_mark), qr/\[warn\].*upstream "svc": .*lookup failed/,
      'the SRV lookup failure is logged too');
-sleep(3 - (time - $killed_at)) if time - $killed_at < 3;    # past TTL 2
+# The failed lookup above was made because the TTL (2 s) ran out: we are
+# past it.
 $seen = tally('/app/x', 20);
 ok(keys %$seen == 2 && ($seen->{a} // 0) + ($seen->{b} // 0) == 20,
    'past the TTL with no DNS: every request served, by A and B')
@@ -507,7 +508,9 @@ is_deeply(status_addrs('svc'), $srv_both,
 %svc = %{tally('/svc/x', 8)};
 is(($svc{c1} // 0) + ($svc{c2} // 0), 8, 'generation 2: svc serves')
     or diag explain \%svc;
-sleep 2;      # a round of the old generation's helper (TTL 2)
+# Once the old generation's helper is gone it can no longer publish.
+ok(wait_until(sub { !kill 0, $helper }, 10),
+   "generation 1's helper ($helper) has exited");
 is_deeply(status_addrs('app'), ["127.0.0.1:$app_port"],
           'generation 2: app lists its one static address');
 is_deeply(tally('/app/x', 10), { a => 10 },
@@ -542,15 +545,25 @@ routes:
 EOF
 }
 
+# The A queries for val.test dnsmasq two has logged.
+sub val_queries () {
+    my @q = Test::Portico::_read_file($dns2->{log}) =~ /query\[A\] val\.test /g;
+    return scalar @q;
+}
+
 # Generation 3, no `valid`: resolved at load to A (the old generation
 # has no /val/ route, so the first 200 comes from the new one).
+my $queries = val_queries();
 $t->write_config(val_config())->reload;
 ok($t->wait_generation(3, 10) && defined wait_via('/val/x', 'a', 5),
    'reload to generation 3: val.test resolved at load, A serves');
 
-# Past the helper's first round (1 s after it starts), move val.test: the
-# TTL of 3600 s holds the old answer, so seconds later A still gets all.
-sleep 2;
+# Past the helper's first round (1 s after it starts: the first query for
+# val.test that dnsmasq logs after the master's, at load), move
+# val.test: the TTL of 3600 s holds the old answer, so seconds later A
+# still gets all.  (The 2.5 s are the window watched, not a wait.)
+ok(wait_until(sub { val_queries() >= $queries + 2 }, 10),
+   "generation 3's helper looked val.test up") or diag val_queries();
 $ttl = dns_move('two', "127.0.0.2 val.test\n", 'val.test', '127.0.0.2');
 die "setup: dnsmasq two answers with TTL $ttl\n" if $ttl < 1000;
 sleep 2.5;
@@ -597,13 +610,10 @@ ok($helper4 > 0 && $helper4 != $helper,
 # A helper that dies is respawned, and the new one goes on following.
 $t->allow_alerts(qr/worker $helper4 exited on signal 9/);
 kill 'KILL', $helper4;
-my $deadline = time + 5;
-my $helper5 = 0;
-while (time < $deadline) {
-    $helper5 = ($t->status // {})->{helper} // 0;
-    last if $helper5 && $helper5 != $helper4;
-    sleep 0.1;
-}
+my $helper5 = wait_until(sub {
+    my $h = ($t->status // {})->{helper} // 0;
+    return $h && $h != $helper4 ? $h : undef;
+}, 5, 0.1) // 0;
 ok($helper5 && $helper5 != $helper4, 'a killed helper is respawned');
 dns_move('two', "127.0.0.2 val.test\n", 'val.test', '127.0.0.2');
 ok(defined wait_via('/val/x', 'b', 6),

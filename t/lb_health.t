@@ -10,9 +10,11 @@
 # again.  When every target of an upstream is down the client gets a JSON
 # 503 with Retry-After at once, and no backend is contacted.
 #
-# Passive checks: `failures` failed requests in a row eject a target for
-# `cooldown` (log line, /status ejected true); meanwhile the others take
-# the traffic, and after the cooldown it is tried again.
+# Passive checks: `failures` failed requests in a row (a refused
+# connection, a read timeout, a 502, 503 or 504 answer, an invalid
+# response) eject a target for `cooldown` (log line, /status ejected
+# true); meanwhile the others take the traffic, and after the cooldown it
+# is tried again.
 
 use strict;
 use warnings;
@@ -26,14 +28,31 @@ use IO::Socket::INET;
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
-my $t = Test::Portico->new()->has_module(qw/router lb status/)->plan(34);
+my $t = Test::Portico->new()->has_module(qw/router lb status/)->plan(59);
 my $json = JSON::PP->new;
 
 my $live = $t->backend(id => 'live');        # "back": always up
 my $counted = $t->backend(id => 'counted');  # "probed": only probes
 my $sick1 = $t->backend(id => 'sick1');      # "sick": probes get a 503
 my $sick2 = $t->backend(id => 'sick2');
-my $steady = $t->backend(id => 'steady');    # "flaky": always up
+my $steady = $t->backend(id => 'steady');    # "flaky" and "p_*": always up
+
+# Passive ejection on each kind of failure README lists besides a refused
+# connection: a read timeout, a 502, 503 or 504 answer, an invalid
+# response.  Each failing target shares an upstream with "steady".
+my %bad = (
+    slowpoke => $t->backend(id => 'slowpoke', defaults => { delay => 5000 }),
+    ans502   => $t->backend(id => 'ans502', defaults => { status => 502 }),
+    ans503   => $t->backend(id => 'ans503', defaults => { status => 503 }),
+    ans504   => $t->backend(id => 'ans504', defaults => { status => 504 }),
+    garbage  => $t->backend(id => 'garbage', handler => sub ($c, $n) {
+        my $in = '';
+        while ($in !~ /\r\n\r\n/) {
+            sysread($c, $in, 4096, length $in) or return;
+        }
+        syswrite($c, "garbage\r\n\r\n");
+    }),
+);
 
 # Ports bound but not listening: connections are refused until a backend
 # is started on them (with that very socket, so no one can take the port
@@ -68,7 +87,28 @@ upstreams:
     targets: [ "127.0.0.1:%%PORT_STEADY%%", "127.0.0.1:@@GONE@@" ]
     health:
       passive: { failures: 2, cooldown: 2s }
+  p_timeout:
+    targets: [ "127.0.0.1:%%PORT_STEADY%%", "127.0.0.1:%%PORT_SLOWPOKE%%" ]
+    timeouts: { read: 300ms }
+    health: { passive: { failures: 2, cooldown: 60s } }
+  p_502:
+    targets: [ "127.0.0.1:%%PORT_STEADY%%", "127.0.0.1:%%PORT_ANS502%%" ]
+    health: { passive: { failures: 2, cooldown: 60s } }
+  p_503:
+    targets: [ "127.0.0.1:%%PORT_STEADY%%", "127.0.0.1:%%PORT_ANS503%%" ]
+    health: { passive: { failures: 2, cooldown: 60s } }
+  p_504:
+    targets: [ "127.0.0.1:%%PORT_STEADY%%", "127.0.0.1:%%PORT_ANS504%%" ]
+    health: { passive: { failures: 2, cooldown: 60s } }
+  p_invalid:
+    targets: [ "127.0.0.1:%%PORT_STEADY%%", "127.0.0.1:%%PORT_GARBAGE%%" ]
+    health: { passive: { failures: 2, cooldown: 60s } }
 routes:
+  - { name: p_timeout, match: { path: /p_timeout/ }, upstream: p_timeout }
+  - { name: p_502, match: { path: /p_502/ }, upstream: p_502 }
+  - { name: p_503, match: { path: /p_503/ }, upstream: p_503 }
+  - { name: p_504, match: { path: /p_504/ }, upstream: p_504 }
+  - { name: p_invalid, match: { path: /p_invalid/ }, upstream: p_invalid }
   - { name: back, match: { path: /back/ }, upstream: back }
   - { name: probed, match: { path: /probed/ }, upstream: probed }
   - { name: sick, match: { path: /sick/ }, upstream: sick }
@@ -80,7 +120,7 @@ $t->write_config($yaml)->run();
 my $gw = $t->port('GW');
 my %addr = (map({ $_ => "127.0.0.1:$port{$_}" } keys %port),
             map({ uc($_->id) => '127.0.0.1:' . $_->port }
-                $live, $counted, $sick1, $sick2, $steady));
+                $live, $counted, $sick1, $sick2, $steady, values %bad));
 
 
 # ---- helpers -----------------------------------------------------------------
@@ -131,15 +171,18 @@ ok($helper && grep({ $_ == $helper } @children) && !$is_worker{$helper},
 is(scalar @children, 5, 'four workers and one helper')
     or diag("children: @children");
 
-# Over about 2 s at interval 200ms the probed target sees about 10 probes:
-# one prober, not one per worker (that would be about 40).
+# Over 2 s or more at interval 200ms the probed target sees about 10
+# probes: one prober, not one per worker (that would be about 40).  The
+# window is measured, not slept: it ends once 10 more probes came (or
+# after 6 s), so a slow host only stretches it; a prober per worker would
+# bring 10 in about 0.5 s.
 wait_for(3, sub { scalar probes($counted) });
 my ($n0, $t0) = (scalar probes($counted), time);
-sleep 2;
+wait_until(sub { time - $t0 >= 2 && probes($counted) >= $n0 + 10 }, 6);
 my ($n1, $t1) = (scalar probes($counted), time);
 my $expected = ($t1 - $t0) / 0.2;
 my $seen = $n1 - $n0;
-ok($seen >= $expected * 0.5 && $seen <= $expected * 1.6,
+ok($seen >= 10 && $seen <= $expected * 1.6,
    sprintf('one prober: %d probes in %.1f s at 200ms (expected ~%.0f, '
            . 'not ~%.0f)', $seen, $t1 - $t0, $expected, 4 * $expected));
 
@@ -227,8 +270,8 @@ my $t_req = time;
 my ($status, $id, $r) = get('/sick/x');
 my $elapsed = time - $t_req;
 is($status, 503, 'all targets down: 503');
-ok($elapsed < 2.5, sprintf('all targets down: at once, before any connect timeout (%.2f s)',
-                         $elapsed));
+ok($elapsed < 2.5, sprintf('all targets down: at once, before any connect '
+                           . 'timeout (%.2f s)', $elapsed));
 ok(($r && $r->{headers}{'retry-after'} // '') =~ /^\d+\z/,
    'all targets down: Retry-After') or diag(explain($r));
 my $body = $r ? eval { $json->decode($r->{body}) } : undef;
@@ -310,3 +353,58 @@ ok(scalar $back2->requests > 0,
    'passive: after the cooldown the target is tried again');
 is_deeply([keys %after], [200], 'passive: and every request succeeds')
     or diag(explain(\%after));
+
+
+# ---- passive: timeouts, 5xx answers and invalid responses eject too ----------
+
+# Each upstream pairs "steady" with a target that fails every request in
+# one way; passive: { failures: 2, cooldown: 60s }, no retries.  Requests
+# go until the ejection is logged: exactly two reach the client as
+# failures (the status the failure gives), the rest are the steady
+# target's.  The cooldown is long enough that the checks after it always
+# fall inside it, however slow the host.
+for my $case (['p_timeout', 'slowpoke', 504, 'a read timeout'],
+              ['p_502', 'ans502', 502, 'a 502 answer'],
+              ['p_503', 'ans503', 503, 'a 503 answer'],
+              ['p_504', 'ans504', 504, 'a 504 answer'],
+              ['p_invalid', 'garbage', 502, 'an invalid response'])
+{
+    my ($us, $id, $fail_status, $what) = @$case;
+    my $addr = $addr{uc $id};
+    my $re = qr/upstream "\Q$us\E": \Q$addr\E failed 2 times in a row, /
+             . qr/ejected for 60000 ms/;
+    my %got;
+    for my $i (1 .. 20) {
+        my ($status, $bid) = get("/$us/a$i");
+        $got{"$status $bid"}++;
+        last if $t->wait_log($re, 0);
+    }
+    my $line = $t->wait_log($re, 3);
+    ok($line && $line =~ /\[warn\]/,
+       "passive, $what: ejected after 2 failures, logged at [warn]")
+        or diag($t->error_log);
+    # A 5xx answer is passed on with the backend's id; the gateway's own
+    # 502/504 has none.
+    my %want = ("$fail_status " . ($what =~ /answer/ ? $id : '') => 2);
+    $want{'200 steady'} = $got{'200 steady'} if $got{'200 steady'};
+    is_deeply(\%got, \%want,
+              "passive, $what: two $fail_status, the rest from steady")
+        or diag(explain(\%got));
+
+    my $e = target($t->status, $us, $addr);
+    ok(($e->{ejected} // 0) && ($e->{failures} // -1) == 2,
+       "passive, $what: /status says ejected, 2 failures")
+        or diag(explain($e));
+
+    my $sent = $e->{requests} // -1;
+    my %during;
+    for my $i (1 .. 6) {
+        my ($status, $bid) = get("/$us/b$i");
+        $during{"$status $bid"}++;
+    }
+    is_deeply(\%during, { '200 steady' => 6 },
+              "passive, $what: while ejected the steady target takes all")
+        or diag(explain(\%during));
+    is(target($t->status, $us, $addr)->{requests} // -2, $sent,
+       "passive, $what: the ejected target gets nothing");
+}

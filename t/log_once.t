@@ -13,7 +13,7 @@ use Test::More;
 use Test::Portico;
 use Time::HiRes qw(sleep time);
 
-my $t = Test::Portico->new()->plan(13);
+my $t = Test::Portico->new()->plan(14);
 my $b1 = $t->backend(id => 'b1');
 
 $t->write_config(<<'EOF')->run();
@@ -54,7 +54,7 @@ my $slow = http("GET / HTTP/1.1\r\nHost: t\r\n", port => $port, start => 1);
 # 7: a client that leaves while the upstream is slow (logged as 499).
 my $gone = http("GET /slow?delay=1500 HTTP/1.1\r\nHost: t\r\n\r\n",
                 port => $port, start => 1);
-sleep 0.3;
+wait_until(sub { grep { $_->{uri} =~ m{^/slow} } $b1->requests }, 5, 0.01);
 close $gone;
 # 8: the upstream refuses: 502.
 http_get('/dead', port => $port);
@@ -67,19 +67,27 @@ like($r408, qr/^HTTP\/1.1 408 /, 'the unfinished head got 408');
 
 my $expected = 11;    # the eight above and three pipelined
 
-# Lines arrive within the periodic flush (1 s); wait for them, then a bit
-# longer to be sure no extra line follows.
-my @lines;
-my $deadline = time + 8;
-while (time < $deadline) {
-    @lines = do { open my $fh, '<', $log or (); <$fh> };
-    last if @lines >= $expected;
-    sleep 0.2;
+# Lines arrive within the periodic flush (1 s).  Wait for them; then for
+# the last event that could log a request twice (the slow upstream's
+# answer to the client that left, due 1.5 s after it got the request);
+# then send one more request: once its line is there, a second line of
+# any request before it would be there too.
+sub lines () {
+    open my $fh, '<', $log or return ();
+    return <$fh>;
 }
-sleep 1.5;
-@lines = do { open my $fh, '<', $log or (); <$fh> };
+wait_until(sub { my @l = lines(); @l >= $expected }, 10);
+my ($slow_req) = grep { $_->{uri} =~ m{^/slow} } $b1->requests;
+my $due = ($slow_req ? $slow_req->{time} : time) + 1.5 + 0.1;
+sleep($due - time) if $due > time;
+http_get('/hi', port => $port, headers => { 'X-Request-ID' => 'barrier' });
+wait_until(sub { grep { /"request_id":"barrier"/ } lines() }, 10);
+my @lines = lines();
+ok(@lines && $lines[-1] =~ /"request_id":"barrier"/,
+   'the last line is the request sent last') or diag(join '', @lines);
+pop @lines;
 is(scalar @lines, $expected, "$expected requests, $expected access log "
-   . 'lines') or diag(join '', @lines);
+   . 'lines before it') or diag(join '', @lines);
 
 my %status;
 for (@lines) {
@@ -99,7 +107,8 @@ is(scalar keys %ids, $expected, 'every line has its own request id');
 # The cross-worker counter counts the same requests (admin ones are not
 # in the access log but are counted, so count around them).
 my $after = requests_total();
-is($after - $before - 1, $expected,
+# (minus the /status request that read $before, and the last request).
+is($after - $before - 2, $expected,
    'the shared request counter moved by the same number');
 
 # The backend saw only what reached it: /ok, /hi/, /slow, /p1, /p3.

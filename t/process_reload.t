@@ -156,21 +156,33 @@ my @files = map { "$dir/client-$_.log" } qw(n1 n2 n3 k1 k2);
 my @pids = ((map { new_conn_client($files[$_], $_) } 0 .. 2),
             (map { keepalive_client($files[$_], $_) } 3 .. 4));
 
+# The clients are under way once each has recorded an answer.
+sub client_lines () {
+    my @lines;
+    for my $f (@files) {
+        open my $fh, '<', $f or next;
+        push @lines, <$fh>;
+    }
+    return @lines;
+}
+wait_until(sub { !grep { !-s $_ } @files }, 10);
+
 # A slow request in flight across the first reload, and an idle
 # keep-alive connection the old generation should let go of.
-sleep 0.5;
 my $slow = http_get('/api/slow?delay=1500', start => 1, timeout => 10);
 my $idle = http_get('/gen', start => 1,
                     headers => { Connection => 'keep-alive' });
 my $idle_answer = read_one($idle);
+wait_until(sub { grep { $_->{uri} =~ m{^/api/slow} } $b1->requests }, 5);
 
-# Three reloads while the clients run, each waited for before the next.
-sleep 0.3;
+# Three reloads while the clients run, each waited for, and for the
+# clients to get answers from it, before the next.
 for my $gen (2 .. 4) {
     config($gen);
     $t->reload;
     ok($t->wait_generation($gen, 10), "reload to generation $gen");
-    sleep 0.9;
+    wait_until(sub { my $n = grep { / OK gen $gen$/ } client_lines();
+                     $n >= 5 }, 10);
 }
 
 my $slow_raw = http_end($slow, timeout => 10);
@@ -198,7 +210,6 @@ $latest{eval { parse_response(http_get('/gen'))->{body} } // 'none'}++
     for 1 .. 10;
 is_deeply(\%latest, { 'gen 4' => 10 }, 'after the last reload: all gen 4');
 
-sleep 0.3;
 open my $sfh, '>', $stop_file or die "$stop_file: $!";
 close $sfh;
 waitpid $_, 0 for @pids;
@@ -271,17 +282,16 @@ open my $cfh, '>>', $t->config_path or die "config: $!";
 printf {$cfh} "  - { name: pad%d, match: { path: \"=/pad%d\" }, "
               . "respond: { status: 200 } }\n", $_, $_ for 1 .. 10000;
 close $cfh or die "config: $!";
+my $reloads = () = $t->error_log =~ /reloading configuration/g;
 $t->reload;
-sleep 0.05;
+wait_until(sub { (() = $t->error_log =~ /reloading configuration/g)
+                 > $reloads }, 5, 0.005);
 config(6);
 $t->reload;
-my $served = '';
-$deadline = time + 10;
-while (time < $deadline) {
-    $served = eval { parse_response(http_get('/gen'))->{body} } // '';
-    last if $served eq 'gen 6';
-    sleep 0.1;
-}
+my $served = wait_until(sub {
+    my $b = eval { parse_response(http_get('/gen'))->{body} } // '';
+    return $b eq 'gen 6' ? $b : undef;
+}, 10, 0.1);
 is($served, 'gen 6', 'two quick HUPs: the config of the last one is served');
 
 

@@ -70,14 +70,8 @@ sub client ($out) {
 # The worker pids once there are $n of them (run() returns as soon as
 # the master listens, which can be before it has forked every worker).
 sub wait_workers ($n) {
-    my $deadline = time + 5;
-    my @pids;
-    while (time < $deadline) {
-        @pids = $t->worker_pids;
-        last if @pids == $n;
-        sleep 0.02;
-    }
-    return @pids;
+    wait_until(sub { my @p = $t->worker_pids; @p == $n }, 5, 0.02);
+    return $t->worker_pids;
 }
 
 
@@ -102,8 +96,8 @@ is(scalar @before, 2, 'two workers');
 my @files = map { "$dir/client$_.log" } 1 .. 3;
 my @clients = map { client($_) } @files;
 
-# Let the traffic run, then kill one worker.
-sleep 1;
+# Let the traffic run (a good number of answers), then kill one worker.
+wait_until(sub { read_results(@files) >= 15 }, 10);
 my $count_before = $t->status->{requests} // -1;
 my $victim = $before[0];
 my $killed_at = time;
@@ -126,8 +120,11 @@ my @after = $t->worker_pids;
 ok(!grep({ $_ == $victim } @after) && grep({ $_ == $before[1] } @after),
    'the killed worker is gone, the other one is untouched');
 
-# Traffic after the respawn, then stop the clients.
-sleep 1.5;
+# Traffic after the respawn (a good number of answers to requests started
+# after it), then stop the clients.
+wait_until(sub { $respawned_at
+                 && grep({ $_->{start} > $respawned_at } read_results(@files))
+                    >= 15 }, 10);
 open my $fh, '>', $stop_file or die "$stop_file: $!";
 close $fh;
 waitpid $_, 0 for @clients;

@@ -8,33 +8,25 @@ use v5.36;
 use lib 't/lib';
 
 use Digest::MD5 qw(md5_hex);
-use IO::Socket::INET;
 use JSON::PP;
 use Test::More;
 use Test::Portico;
 
-my $t = Test::Portico->new()->plan(20);
+my $t = Test::Portico->new()->plan(21);
 my $b1 = $t->backend(id => 'b1');
 
 # A raw upstream that answers without any length: the body ends at close.
-my $raw = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1:0',
-                                ReuseAddr => 1) or die "listen: $!";
-my $raw_port = $raw->sockport;
-my $raw_pid = fork // die;
-if ($raw_pid == 0) {
-    for (1 .. 10) {
-        my $c = $raw->accept or next;
-        my $req = '';
-        while ($req !~ /\r\n\r\n/) {
-            sysread($c, $req, 4096, length $req) or last;
-        }
-        print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                 . "Connection: close\r\n\r\n" . ('z' x 70000);
-        close $c;
+# The harness owns it (killed by pid when the test ends, however it ends).
+my $raw = $t->backend(id => 'raw', handler => sub ($c, $n) {
+    my $req = '';
+    while ($req !~ /\r\n\r\n/) {
+        sysread($c, $req, 4096, length $req) or return;
     }
-    exit 0;
-}
-close $raw;
+    print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+             . "Connection: close\r\n\r\n" . ('z' x 70000);
+    close $c;
+});
+my $raw_port = $raw->port;
 
 $t->write_config(<<"EOF")->run();
 listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
@@ -89,7 +81,8 @@ is($res->{status}, 200, 'chunked response proxied');
 like($res->{headers}{'transfer-encoding'} // '', qr/chunked/,
      'sent chunked to a 1.1 client');
 is(length $res->{body}, 200000, 'body length intact after re-framing');
-is(substr($res->{body}, 0, 16), '0123456789abcdef', 'body bytes intact');
+ok($res->{body} eq pattern(200000),
+   'body bytes intact');
 
 # An HTTP/1.0 client cannot take chunked: the body ends at close instead.
 $text = http("GET /c?chunked=1&size=100000 HTTP/1.0\r\nHost: t\r\n\r\n",
@@ -98,6 +91,7 @@ my ($head, $rest) = split /\r\n\r\n/, $text, 2;
 unlike($head, qr/transfer-encoding/i, 'no chunked framing for HTTP/1.0');
 like($head, qr/^connection: close/im, 'the connection closes instead');
 is(length($rest // ''), 100000, 'whole body delivered to the 1.0 client');
+ok(($rest // '') eq pattern(100000), 'and its bytes are the ones sent');
 
 # A response without a length from upstream: chunked to a 1.1 client.
 $res = parse_response(http("GET /raw HTTP/1.1\r\nHost: t\r\n"
@@ -132,5 +126,8 @@ $echo = eval { decode_json($out) } // {};
 is($echo->{body_length}, 3_000_000, '3 MB chunked upload: length');
 is($echo->{body_md5}, $md5, '3 MB chunked upload: bytes');
 
-kill 'KILL', $raw_pid;
-waitpid($raw_pid, 0);
+
+# What the mock backend sends for size=N: its 16-byte pattern, repeated.
+sub pattern ($n) {
+    return substr('0123456789abcdef' x (int($n / 16) + 1), 0, $n);
+}

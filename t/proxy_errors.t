@@ -8,7 +8,9 @@
 # ambiguous (RFC 9112 6.3: a proxy answers 502 rather than guess).  Every
 # failure is logged at [error] with the upstream address, the request and
 # its id.  A scripted raw upstream also checks that a pooled keep-alive
-# connection with stray bytes, or closed by the upstream, is not reused.
+# connection with stray bytes, or closed by the upstream, is not reused,
+# and an upstream that stops reading the request body hits
+# timeouts.write -> 504.
 
 use strict;
 use warnings;
@@ -21,13 +23,13 @@ use Test::Portico;
 use IO::Select;
 use IO::Socket::INET;
 use JSON::PP ();
-use POSIX ();
+use Socket qw(SHUT_WR);
 use Time::HiRes qw(time sleep);
 
-my $t = Test::Portico->new()->has_module(qw/router/)->plan(69);
+my $t = Test::Portico->new()->has_module(qw/router/)->plan(75);
 my $b = $t->backend(id => 'b1');
 my $json = JSON::PP->new;
-my $parent = $$;
+my $dir = $t->testdir;
 
 # A port bound but never listening: connections to it are refused, and no
 # other process can take it while we hold it.
@@ -40,10 +42,14 @@ my $refused = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
 my ($blackhole, @fillers) = blackhole();
 
 # A raw upstream that answers each request as %SCRIPT says for the last
-# segment of its path: a list of byte strings, sent 0.3 s apart, and then
-# the connection closes (a final 'keep' keeps it for the next request).
-# Other paths get a keep-alive 200 whose body names the path and the
-# connection number.
+# segment of its path: a list of byte strings, sent 0.3 s apart (\'go'
+# instead waits for the test's file "go-NAME", see exchange()), and then
+# the connection closes (a final 'keep' keeps it for the next request;
+# a final 'await' half-closes it and waits for the gateway to close its
+# side, then leaves a file "closed-NAME" in the test directory).  Other
+# paths get a keep-alive 200 whose body names the path and the
+# connection number; /sink/ paths are never answered, and their body is
+# never read.
 my $OK2 = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 my %SCRIPT = (
     'garbage'     => ["garbage\r\n\r\n"],
@@ -65,18 +71,23 @@ my %SCRIPT = (
                       . "0\r\n\r\n"],
     'bad-chunk'   => ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                       . "2\r\nok\r\nzz\r\nmore\r\n0\r\n\r\n"],
+    'late-bad-chunk' => ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
+                         . "\r\n\r\n2\r\nok\r\n", \'go',
+                         "zz\r\nmore\r\n0\r\n\r\n"],
     'cut-chunked' => ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      . "2\r\nok\r\n", ''],
+                      . "2\r\nok\r\n", \'go', ''],
     'stray'       => [$OK2, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
-                            . "evil", 'keep'],
-    'fin'         => [$OK2, ''],
+                            . "evil", 'await'],
+    'fin'         => [$OK2, '', 'await'],
 );
-my ($raw_port, $raw_pid) = raw_server();
+my $raw_backend = $t->backend(id => 'raw', handler => \&raw_serve);
+my $raw_port = $raw_backend->port;
 
 my %port = (REFUSED => $refused->sockport, BLACKHOLE => $blackhole->sockport,
             RAW => $raw_port);
 my $yaml = <<'EOF';
 listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
+limits: { max_body_size: 100m }
 upstreams:
   refused: { targets: [ { address: "127.0.0.1:@@REFUSED@@" } ] }
   blackhole:
@@ -86,6 +97,9 @@ upstreams:
     targets: [ { address: "127.0.0.1:@@RAW@@" } ]
     timeouts: { read: 2s }
     keepalive: 4
+  sink:
+    targets: [ { address: "127.0.0.1:@@RAW@@" } ]
+    timeouts: { write: 1s, read: 30s }
   slow:
     targets: [ { address: "127.0.0.1:%%PORT_B1%%" } ]
     timeouts: { read: 1s }
@@ -94,6 +108,7 @@ routes:
   - { name: refused, match: { path: /refused/ }, upstream: refused }
   - { name: blackhole, match: { path: /blackhole/ }, upstream: blackhole }
   - { name: raw, match: { path: /raw/ }, upstream: raw }
+  - { name: sink, match: { path: /sink/ }, upstream: sink }
   - { name: slow, match: { path: /slow/ }, upstream: slow }
   - name: deadline
     match: { path: /deadline/ }
@@ -174,35 +189,44 @@ for my $case (['two-cl', 'two different Content-Lengths'],
        "$name: logged with the upstream address") or diag($line);
 }
 
-# Content-Length and Transfer-Encoding both: either a 502, or chunked wins
-# and the Content-Length is not passed on (RFC 9112 6.3 item 3).
+# Content-Length and Transfer-Encoding both: chunked wins and the
+# Content-Length is not passed on (RFC 9112 6.3 item 3, "chunked wins
+# over a length" in the proxy).
 ($raw) = exchange("GET /raw/cl-te HTTP/1.1\r\nHost: localhost\r\n"
                   . "Connection: close\r\n\r\n", 10);
 my $r = eval { parse_response($raw) };
-ok($r && ($r->{status} == 502
-          || ($r->{status} == 200 && $r->{body} eq 'ok'
-              && !defined $r->{headers}{'content-length'})),
-   'upstream Content-Length with Transfer-Encoding: 502 or chunked alone')
-    or diag($raw);
+ok($r && $r->{status} == 200 && $r->{body} eq 'ok'
+   && !defined $r->{headers}{'content-length'},
+   'upstream Content-Length with Transfer-Encoding: chunked alone, '
+   . 'no Content-Length passed on') or diag($raw);
 
-# An invalid chunk right behind the head: the client gets a 502, or the
-# head and a body cut short; never an empty reply, never a complete body.
+# An invalid chunk in the same packet as the head: the head was only
+# queued, so the client gets a clean 502 (README: "an upstream failure
+# after the response head was queued but before any byte of it was
+# written still gets a clean 502").
 ($raw, $closed) = exchange("GET /raw/bad-chunk HTTP/1.1\r\n"
-                           . "Host: localhost\r\n\r\n", 3);
-like($raw, qr{\AHTTP/1\.1 (?:502|200) },
-     'upstream bad chunk: an answer, not an empty reply')
+                           . "Host: localhost\r\n\r\n", 5);
+$r = eval { parse_response($raw) };
+ok($r && $r->{status} == 502 && length($raw) == $r->{length},
+   'upstream bad chunk behind the head: a clean 502, nothing else')
     or diag("got '$raw'");
-# A complete 502 may keep the connection; a cut 200 must close it.
-ok($closed || $raw =~ m{\AHTTP/1\.1 502 },
-   'upstream bad chunk: a cut response closes the client connection');
-ok($raw !~ m{\AHTTP/1\.1 200 }
-   || (!eval { parse_response($raw); 1 } && $@ =~ /truncated/),
-   'upstream bad chunk: a 200 head is followed by a cut body') or diag($raw);
+
+# An invalid chunk after the head went out: the client has the head and
+# the first chunk, then a close; no last chunk is invented.
+($raw, $closed) = exchange("GET /raw/late-bad-chunk HTTP/1.1\r\n"
+                           . "Host: localhost\r\n\r\n", 10,
+                           go => 'late-bad-chunk');
+like($raw, qr{\AHTTP/1\.1 200 }, 'upstream late bad chunk: head passed on')
+    or diag("got '$raw'");
+ok($closed, 'upstream late bad chunk: the client connection is closed');
+ok(!eval { parse_response($raw); 1 } && $@ =~ /truncated/,
+   'upstream late bad chunk: the body is cut short') or diag($raw);
 
 # A chunked body cut by a close: the client sees the close before the
 # last chunk; the gateway does not end the body on the upstream's behalf.
 ($raw, $closed) = exchange("GET /raw/cut-chunked HTTP/1.1\r\n"
-                           . "Host: localhost\r\n\r\n", 10);
+                           . "Host: localhost\r\n\r\n", 10,
+                           go => 'cut-chunked');
 like($raw, qr{\AHTTP/1\.1 200 }, 'upstream cut chunked: head passed on');
 ok($closed, 'upstream cut chunked: the client connection is closed');
 ok(!eval { parse_response($raw); 1 } && $@ =~ /truncated/,
@@ -215,22 +239,51 @@ ok($conn[0] && $conn[0] == $conn[1], 'raw upstream: keep-alive reused');
 
 # Bytes that arrive on an idle pooled connection after its response was
 # complete make it unusable: the next request must not read them.
+# The raw upstream waits until the gateway closed that connection.
 is(raw_body('/raw/stray'), 'ok', 'stray bytes: first response intact');
-sleep 0.6;
+ok(wait_until(sub { -e "$dir/closed-stray" }, 10),
+   'stray bytes: the gateway closed the idle connection');
 like(raw_body('/raw/after-stray'), qr{^/raw/after-stray conn=},
      'stray bytes: the next request gets its own response');
 
 # An idle pooled connection the upstream closed is not handed out again.
 is(raw_body('/raw/fin'), 'ok', 'upstream close when idle: first response');
-sleep 0.6;
+ok(wait_until(sub { -e "$dir/closed-fin" }, 10),
+   'upstream close when idle: the gateway closed its side too');
 like(raw_body('/raw/after-fin'), qr{^/raw/after-fin conn=},
      'upstream close when idle: the next request is served');
+
+# An upstream that reads the head and then stops reading: the body fills
+# the socket buffers, nothing moves for timeouts.write (1s): 504, logged,
+# well before the read timeout (30s).
+my $left = 32 * 1024 * 1024;
+my $piece = 'w' x 262144;
+my $t_sink = time;
+($raw) = http("POST /sink/x HTTP/1.1\r\nHost: localhost\r\n"
+              . "Content-Length: $left\r\nConnection: close\r\n\r\n",
+              port => $t->port('GW'), timeout => 25,
+              body_cb => sub {
+                  return undef if $left <= 0;
+                  $left -= length $piece;
+                  return $piece;
+              });
+my $sink_took = time - $t_sink;
+$r = eval { parse_response($raw) };
+is($r && $r->{status}, 504, 'upstream stops reading the body: 504')
+    or diag(substr($raw // '', 0, 300));
+my $sink_rid = $r && $r->{headers}{'x-request-id'};
+my $sink_line = $sink_rid ? $t->wait_log(qr/\Q$sink_rid\E/, 5) : undef;
+ok($sink_line && $sink_line =~ /\[error\]/
+   && $sink_line =~ /timed out while sending/
+   && index($sink_line, $raw_addr) >= 0,
+   'write timeout: "timed out while sending" logged with the upstream')
+    or diag($sink_line // $t->error_log);
+ok($sink_took < 20, sprintf('write timeout: answered in %.1f s, not after '
+                            . 'the read timeout', $sink_took));
 
 # The gateway serves normally after all these failures.
 $r = eval { parse_response(http_get('/b1/ok')) };
 is($r && $r->{status}, 200, 'a good request after the failures');
-
-stop_raw();
 
 
 # Asserts the status, the JSON error body, the X-Request-ID, and an [error]
@@ -257,9 +310,12 @@ sub check_error ($path, $status, $addr, $name, $why) {
 
 
 # Sends $raw, reads until the server closes or $timeout; returns (what it
-# read, closed?).
-sub exchange ($raw, $timeout) {
+# read, closed?).  With go => NAME, once what was read ends in a first
+# chunk "2\r\nok\r\n" it lets the raw upstream's script NAME go on (the
+# client has the head, so what follows happens after it went out).
+sub exchange ($raw, $timeout, %o) {
     my $deadline = time + $timeout;
+    my $go = $o{go};
     my $s = http($raw, port => $t->port('GW'), start => 1, timeout => 5)
         or return ('', 0);
     my $sel = IO::Select->new($s);
@@ -272,6 +328,10 @@ sub exchange ($raw, $timeout) {
         my $n = sysread($s, $in, 65536, length $in);
         next if !defined $n && ($!{EAGAIN} || $!{EINTR});
         $closed = 1 unless $n;
+        if (defined $go && $in =~ /\r\n\r\n2\r\nok\r\n\z/) {
+            write_file("$dir/go-$go", '');
+            $go = undef;
+        }
     }
     close $s;
     return ($in, $closed);
@@ -306,44 +366,8 @@ sub raw_body ($path) {
 }
 
 
-# Forks the scripted raw upstream (see %SCRIPT), one child per connection,
-# all in one process group; it stops accepting after 60 s or 200
-# connections.  Returns (port, pid).
-sub raw_server () {
-    my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                   Listen => 16, Proto => 'tcp')
-        or die "raw server: $@";
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        eval {
-            POSIX::setpgid(0, 0);
-            $SIG{PIPE} = 'IGNORE';
-            $SIG{CHLD} = 'IGNORE';        # children reap themselves
-            Test::Portico::Backend::close_fds_except(0, fileno $ls);
-            my $end = time + 60;
-            for my $n (1 .. 200) {
-                last unless IO::Select->new($ls)->can_read($end - time);
-                my $c = $ls->accept or next;
-                my $kid = fork // next;
-                if ($kid == 0) {
-                    close $ls;
-                    raw_serve($c, $n);
-                    POSIX::_exit(0);
-                }
-                close $c;
-            }
-        };
-        POSIX::_exit(0);
-    }
-    POSIX::setpgid($pid, $pid);
-    my $port = $ls->sockport;
-    close $ls;
-    return ($port, $pid);
-}
-
-
-# One upstream connection: requests until the peer closes, a script ends
-# it, or 10 s of silence.
+# One upstream connection (the raw backend's handler): requests until the
+# peer closes, a script ends it, or 10 s of silence.
 sub raw_serve ($c, $n) {
     my $in = '';
     while (1) {
@@ -353,6 +377,10 @@ sub raw_serve ($c, $n) {
         }
         $in =~ s/\A(.*?)\r\n\r\n//s;
         my ($path) = $1 =~ m{\A\S+ (\S+)};
+        if (($path // '') =~ m{^/sink/}) {
+            sleep 30;                   # never read, never answer
+            return;
+        }
         my ($name) = ($path // '') =~ m{([^/]+)\z};
         my $script = $SCRIPT{$name // ''};
         if (!$script) {
@@ -362,22 +390,32 @@ sub raw_serve ($c, $n) {
             next;
         }
         my @steps = @$script;
+        my $last = $steps[-1];
+        pop @steps if $last eq 'keep' || $last eq 'await';
         for my $i (0 .. $#steps) {
-            last if $steps[$i] eq 'keep';
-            sleep 0.3 if $i;
-            syswrite($c, $steps[$i]) if length $steps[$i];
+            if (ref $steps[$i]) {
+                wait_until(sub { -e "$dir/go-$name" }, 10, 0.01);
+                next;
+            }
+            sleep 0.3 if $i && !ref $steps[$i - 1];
+            if (length $steps[$i]) {
+                syswrite($c, $steps[$i]);
+            } elsif ($last eq 'await') {
+                shutdown($c, SHUT_WR);  # a FIN, but we still see theirs
+            }
         }
-        return unless $steps[-1] eq 'keep';
+        next if $last eq 'keep';
+        if ($last eq 'await') {
+            # Until the gateway closes its side (EOF; stray bytes it may
+            # have sent are read and dropped).
+            while (IO::Select->new($c)->can_read(10)) {
+                my $n = sysread($c, my $junk, 4096);
+                if (!$n) {
+                    write_file("$dir/closed-$name", '');
+                    last;
+                }
+            }
+        }
+        return;
     }
 }
-
-
-sub stop_raw () {
-    return unless $raw_pid && $$ == $parent;
-    kill 'KILL', -$raw_pid;
-    waitpid($raw_pid, 0);
-    $raw_pid = undef;
-}
-
-
-END { stop_raw() }

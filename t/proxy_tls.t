@@ -1,7 +1,7 @@
 # TLS to upstreams: the certificate is verified against `ca` and the
 # name against `server_name` (sent as SNI), TLS connections are kept
 # alive, sessions resume on new connections, and a wrong CA, a wrong
-# name or a cleartext peer is a 502.
+# name or a cleartext peer that answers is a 502 (a silent one, a 504).
 
 use strict;
 use warnings;
@@ -12,13 +12,24 @@ use JSON::PP;
 use Test::More;
 use Test::Portico;
 
-my $t = Test::Portico->new()->plan(19);
+my $t = Test::Portico->new()->plan(21);
 my $dir = $t->testdir;
 my %tls = tls_files($dir, other_ca => 1);
 
 my $b1 = $t->backend(id => 'b1',
                      tls => { cert => $tls{cert}, key => $tls{key} });
-my $plain = $t->backend(id => 'plain');
+# Cleartext peers: one reads the ClientHello and says nothing (the
+# handshake times out: 504), one answers it as an HTTP server would, with
+# a 400 and a close (the handshake fails: 502).
+my $silent = $t->backend(id => 'silent', handler => sub ($c, $n) {
+    sysread($c, my $hello, 4096);
+    sleep 30;
+});
+my $talker = $t->backend(id => 'talker', handler => sub ($c, $n) {
+    sysread($c, my $hello, 4096);
+    syswrite($c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                 . "Connection: close\r\n\r\n");
+});
 
 $t->write_config(<<"EOF")->run();
 listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
@@ -42,8 +53,12 @@ upstreams:
   unverified:
     targets: [ "127.0.0.1:%%PORT_B1%%" ]
     tls: { ca: $tls{other_ca}, verify: false }
-  cleartext:
-    targets: [ "127.0.0.1:%%PORT_PLAIN%%" ]
+  silent:
+    targets: [ "127.0.0.1:%%PORT_SILENT%%" ]
+    timeouts: { connect: 1s }
+    tls: { ca: $tls{ca}, server_name: localhost }
+  talker:
+    targets: [ "127.0.0.1:%%PORT_TALKER%%" ]
     timeouts: { connect: 1s }
     tls: { ca: $tls{ca}, server_name: localhost }
 routes:
@@ -53,7 +68,8 @@ routes:
   - { name: wrong_ca, match: { path: /wrongca/ }, upstream: wrong_ca }
   - { name: wrong_name, match: { path: /wrongname/ }, upstream: wrong_name }
   - { name: unverified, match: { path: /unverified/ }, upstream: unverified }
-  - { name: cleartext, match: { path: /clear/ }, upstream: cleartext }
+  - { name: silent, match: { path: /silent/ }, upstream: silent }
+  - { name: talker, match: { path: /talker/ }, upstream: talker }
 EOF
 
 my $port = $t->port('GW');
@@ -118,12 +134,17 @@ like($t->wait_log(qr/hostname mismatch|certificate verify failed: .*name/,
 ($r) = get('/unverified/1');
 is($r->{status}, 200, 'verify: false: 200 despite the unknown CA');
 
-# TLS to a cleartext server: the mock waits for an HTTP head that never
-# comes, so the handshake times out (504; a real server's 400 would be a
-# 502): either way an answer within the connect timeout, no hang.
-($r) = get('/clear/1', timeout => 10);
-ok($r->{status} == 504 || $r->{status} == 502,
-   "TLS to a cleartext peer: $r->{status}, not a hang");
+# TLS to a cleartext server that waits for a request: the handshake
+# times out within the connect timeout (1s): 504.
+($r) = get('/silent/1', timeout => 10);
+is($r->{status}, 504, 'TLS to a silent cleartext peer: 504, not a hang');
+like($t->wait_log(qr/timed out in the TLS handshake/, 5) // '',
+     qr/upstream: 127\.0\.0\.1:\d+/, 'the handshake timeout is logged');
+
+# TLS to a cleartext server that answers the ClientHello with an HTTP 400:
+# the handshake fails: 502.
+($r) = get('/talker/1', timeout => 10);
+is($r->{status}, 502, 'TLS to a cleartext HTTP server: 502');
 
 # None of the refused handshakes reached the backend as a request.
 my @uris = map { $_->{uri} } $b1->requests;

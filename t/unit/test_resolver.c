@@ -53,6 +53,7 @@ static pid_t     dnsmasq_pid = -1;
 static char      tmpdir[64];
 static char      hosts_path[128];
 static char      log_path[128];
+static char      out_path[128];   /* dnsmasq's stdout and stderr */
 static uint16_t  dns_port;
 static uint16_t  hole_port;       /* swallows every query sent to it */
 
@@ -304,8 +305,29 @@ cleanup(void)
         unlink(tmp);
         unlink(hosts_path);
         unlink(log_path);
+        unlink(out_path);
         rmdir(tmpdir);
     }
+}
+
+
+/* Copies a file to the TAP stream as comments (it is removed at exit). */
+static void
+show_file(const char *path)
+{
+    char   line[512];
+    FILE  *f;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return;
+    }
+
+    while (fgets(line, sizeof(line), f)) {
+        printf("# %s%s", line, strchr(line, '\n') ? "" : "\n");
+    }
+
+    fclose(f);
 }
 
 
@@ -371,18 +393,21 @@ spawn_dnsmasq(uint16_t port)
     /* Never outlive the test, even when it crashes. */
     (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
 
-    fd = open("/dev/null", O_RDWR);
+    fd = open("/dev/null", O_RDONLY);
     if (fd >= 0) {
         dup2(fd, STDIN_FILENO);
-        dup2(fd, STDOUT_FILENO);
     }
 
-    /* In the foreground dnsmasq also writes to stderr, which t/00unit.t
-     * reads in one pipe with our TAP: its lines could split ours. */
-    fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2(fd, STDERR_FILENO);
+    /* Whatever dnsmasq prints goes to a file: on our stdout or stderr it
+     * would mix into the TAP stream (00unit.t reads both as one), and a
+     * line of it could land in the middle of an "ok N" line. */
+    fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        _exit(127);
     }
+
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
 
     execv(DNSMASQ, argv);
     _exit(127);
@@ -952,6 +977,7 @@ main(void)
 
     snprintf(hosts_path, sizeof(hosts_path), "%s/hosts", tmpdir);
     snprintf(log_path, sizeof(log_path), "%s/dnsmasq.log", tmpdir);
+    snprintf(out_path, sizeof(out_path), "%s/dnsmasq.out", tmpdir);
     atexit(cleanup);
 
     if (write_hosts("127.0.0.2") != 0) {
@@ -971,7 +997,9 @@ main(void)
     }
 
     if (start_dnsmasq() != 0) {
-        printf("Bail out! dnsmasq did not start (see %s)\n", log_path);
+        show_file(log_path);
+        show_file(out_path);
+        printf("Bail out! dnsmasq did not start\n");
         return 1;
     }
 

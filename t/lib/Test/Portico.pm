@@ -49,7 +49,8 @@ use Time::HiRes qw(time sleep);
 use Test::Portico::Backend;
 
 our @EXPORT = qw(http http_end http_get parse_response parse_responses
-                 http_many free_port curl run_cmd write_file tls_files);
+                 http_many free_port curl run_cmd write_file tls_files
+                 wait_until);
 
 # Lines that fail the log check: nginx-style fatal levels and whatever the
 # sanitizers print (they write to stderr, so stderr.log is checked too).
@@ -126,6 +127,16 @@ sub has_module ($self, @mods) {
 
 # DESIGN.md calls it has().
 sub has ($self, @mods) { $self->has_module(@mods) }
+
+
+# True when the binary under test was built with sanitizers (configure
+# --with-asan, recorded in configure.args next to it): memory figures
+# and resource limits mean something else there.
+sub sanitized ($self) {
+    my $args = _read_file(File::Spec->catfile(
+        (File::Spec->splitpath($self->{binary}))[1], 'configure.args'));
+    return $args =~ /(?:^|\s)--with-asan(?:\s|$)/ ? 1 : 0;
+}
 
 
 # Skips the whole test file unless the program is installed.
@@ -430,12 +441,31 @@ sub _terminate ($self) {
         }
     }
 
-    # The master is gone; workers left in its group would be a bug.
+    # The master is gone; workers left in its group would be a bug.  A
+    # zombie is not one: it has exited, and once its parent is gone only
+    # init can reap it (ASan's leak-check helper of a worker killed in
+    # its exit, say).
     if (kill 0, -$pid) {
-        $self->{exit_note} //= "processes of group $pid outlived the master";
+        my @left = grep { !/ Z ppid / } _group_members($pid);
+        $self->{exit_note} //= "processes of group $pid outlived the master: "
+                               . join(', ', @left) if @left;
         kill 'KILL', -$pid;
     }
     $self->{pid} = undef;
+}
+
+
+# "PID (comm) state" of each process whose process group is $pgid.
+sub _group_members ($pgid) {
+    my @found;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        my $text = _read_file($stat);
+        # pid (comm) state ppid pgrp ...; comm may hold spaces and ')'
+        my ($p, $comm, $state, $ppid, $pgrp) =
+            $text =~ /^(\d+) \((.*)\) (\S) (\d+) (\d+) / or next;
+        push @found, "$p ($comm) $state ppid $ppid" if $pgrp == $pgid;
+    }
+    return @found;
 }
 
 
@@ -573,6 +603,35 @@ sub worker_pids ($self) {
 }
 
 
+# The worker that holds the gateway's end of the client connection $sock
+# (a socket connected to one of our listeners), or undef while no worker
+# has accepted it.  Found as nothing else can tell it without a request:
+# the socket's inode in /proc/net/tcp, then which worker has it open.
+sub worker_of ($self, $sock) {
+    my $want = sprintf '%08X:%04X', 0x0100007F, $sock->sockport;
+    my $local = sprintf ':%04X', $sock->peerport;
+    my $inode;
+    open my $fh, '<', '/proc/net/tcp' or return undef;
+    while (<$fh>) {
+        my (undef, $l, $rem, undef, undef, undef, undef, undef, undef, $ino)
+            = split ' ', $_;
+        next unless defined $ino && $rem eq $want && $l =~ /\Q$local\E\z/;
+        $inode = $ino;
+        last;
+    }
+    close $fh;
+    return undef unless $inode;
+    for my $pid ($self->worker_pids) {
+        opendir my $dh, "/proc/$pid/fd" or next;
+        for my $fd (readdir $dh) {
+            my $to = readlink "/proc/$pid/fd/$fd" // next;
+            return $pid if $to eq "socket:[$inode]";
+        }
+    }
+    return undef;
+}
+
+
 sub reload ($self) {
     croak 'reload: the gateway is not running' unless $self->{pid};
     $self->_release_holders;
@@ -681,6 +740,26 @@ sub _write_file ($path, $data) {
 
 sub _verbose ($msg) {
     Test::More::note($msg) if $ENV{PT_TEST_VERBOSE};
+}
+
+
+# wait_until(sub { COND }, $timeout = 10, $interval = 0.05)
+# Calls COND until it returns true and returns that value; undef once
+# $timeout seconds have passed (COND is tried once more at the deadline,
+# so a slow machine that overslept still gets its answer).  Every wait
+# for something the gateway does goes through here instead of a fixed
+# sleep: it ends as soon as the condition holds, and a busy machine only
+# makes it take longer, not fail.
+sub wait_until ($cond, $timeout = 10, $interval = 0.05) {
+    my $deadline = time + $timeout;
+    while (1) {
+        my $last = time >= $deadline;
+        my $v = $cond->();
+        return $v if $v;
+        return undef if $last;
+        my $left = $deadline - time;
+        sleep($left < $interval ? ($left > 0 ? $left : 0) : $interval);
+    }
 }
 
 

@@ -12,6 +12,12 @@ package Test::Portico::Backend;
 # and appends one JSON line per request to backend-ID.log in the test
 # directory.  The query string scripts the answer; see _respond().
 #
+# With handler => sub ($sock, $conn_seq) { ... } it is a raw server
+# instead: each connection child runs the handler on the accepted socket
+# (for upstreams that misbehave in ways the query string cannot script),
+# killed by SIGALRM after `lifetime` seconds (default 60), so that no test
+# can hang on it; it logs nothing.
+#
 # With tls => { cert => PEM, key => PEM } it speaks TLS (IO::Socket::SSL):
 # each connection child does its own handshake, so the accept loop never
 # waits on one; all share one server context, so TLS sessions resume
@@ -68,16 +74,22 @@ my %LIVE;    # refaddr => weak ref of every running backend, for END
 
 # new(id => ID, port => PORT, [dir => DIR], [socket => BOUND_SOCKET],
 #     [files => { '/path' => 'body', ... }],
-#     [tls => { cert => PEM_FILE, key => PEM_FILE }])
+#     [tls => { cert => PEM_FILE, key => PEM_FILE }],
+#     [handler => CODE, lifetime => SECONDS])
 # socket: a socket already bound to the port (the harness's reservation);
 # files: fixed bodies for exact paths, e.g. a JWKS document;
-# tls: serve TLS with that certificate (see tls_files in Test::Portico).
+# tls: serve TLS with that certificate (see tls_files in Test::Portico);
+# handler: a raw server, CODE->($socket, $conn_seq) per connection.
 sub new ($class, %opt) {
     my $id = $opt{id} // croak 'backend: id => required';
     croak "backend: bad id '$id'" unless $id =~ /^[\w.-]+\z/;
     my $port = $opt{port} // croak 'backend: port => required';
 
     my $tls = $opt{tls};
+    croak "backend $id: handler => CODE"
+        if defined $opt{handler} && ref $opt{handler} ne 'CODE';
+    croak "backend $id: handler and tls do not mix"
+        if $opt{handler} && $tls;
     if ($tls) {
         croak "backend $id: tls => { cert => ..., key => ... }"
             unless ref $tls eq 'HASH' && $tls->{cert} && $tls->{key};
@@ -115,6 +127,8 @@ sub new ($class, %opt) {
         # e.g. defaults => { delay => 300 } for a slow backend.
         defaults => $opt{defaults} // {},
         tls   => $tls,
+        handler  => $opt{handler},
+        lifetime => $opt{lifetime} // 60,
         owner => $$,
         tmp   => $tmp,
     }, $class;
@@ -277,6 +291,13 @@ sub _accept_loop ($self, $ls) {
             # The listening socket must die with the server, not with us.
             close $ls;
             $SIG{CHLD} = $SIG{TERM} = 'DEFAULT';
+            if ($self->{handler}) {
+                $SIG{ALRM} = 'DEFAULT';          # dies, whatever it does
+                alarm $self->{lifetime};
+                eval { $self->{handler}->($c, $conn_seq) };
+                warn "handler: $@" if $@;
+                POSIX::_exit(0);
+            }
             eval {
                 my $tls = $ctx ? _start_tls($c, $ctx) : undef;
                 if (!$ctx || $tls) {
