@@ -57,6 +57,13 @@ case('Transfer-Encoding: chunked, gzip (final coding not chunked)',
 case('Transfer-Encoding: gzip, chunked (not implemented)',
      "POST /te-gzip-chunked HTTP/1.1\r\nHost: localhost\r\n"
      . "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501);
+# Chunked applied twice is malformed (RFC 9112 6.1), on one line or two.
+case('Transfer-Encoding: chunked, chunked (chunked twice)',
+     "POST /te-cc HTTP/1.1\r\nHost: localhost\r\n"
+     . "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n");
+case('Transfer-Encoding: gzip, chunked , chunked (chunked twice)',
+     "POST /te-gcc HTTP/1.1\r\nHost: localhost\r\n"
+     . "Transfer-Encoding: gzip, chunked , chunked\r\n\r\n0\r\n\r\n");
 case('Transfer-Encoding on HTTP/1.0',
      "POST /te-10 HTTP/1.0\r\nHost: localhost\r\n"
      . "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");

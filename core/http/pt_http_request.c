@@ -583,6 +583,47 @@ pt_http_host_valid(const char *h, size_t len, pt_str_t *host,
 }
 
 
+/* True when a coding other than the last of a Transfer-Encoding list is
+ * chunked: chunked applied twice is malformed (RFC 9112 6.1), not a coding
+ * we merely do not implement. */
+static int
+pt_http_te_chunked_twice(const pt_str_t *te)
+{
+    pt_str_t     item;
+    const char  *p, *end, *comma;
+
+    p = te->data;
+    end = te->data + te->len;
+
+    for ( ;; ) {
+        comma = memchr(p, ',', (size_t) (end - p));
+        if (comma == NULL) {
+            return 0;       /* that was the last coding */
+        }
+
+        item.data = (char *) p;
+        item.len = (size_t) (comma - p);
+
+        while (item.len && (item.data[0] == ' ' || item.data[0] == '\t')) {
+            item.data++;
+            item.len--;
+        }
+
+        while (item.len && (item.data[item.len - 1] == ' '
+                            || item.data[item.len - 1] == '\t'))
+        {
+            item.len--;
+        }
+
+        if (pt_str_caseeq(&item, "chunked")) {
+            return 1;
+        }
+
+        p = comma + 1;
+    }
+}
+
+
 /* True when the last coding of a Transfer-Encoding list is chunked. */
 static int
 pt_http_te_ends_chunked(const pt_str_t *te)
@@ -786,8 +827,9 @@ pt_http_process_headers(pt_http_request_t *r)
             in->chunked = 1;
 
         } else if (pt_http_te_ends_chunked(te)) {
-            /* another coding under chunked: not ours to undo */
-            return 501;
+            /* another coding under chunked: not ours to undo, unless it is
+             * chunked again */
+            return pt_http_te_chunked_twice(te) ? 400 : 501;
 
         } else {
             return 400;    /* the final coding is not chunked */
