@@ -237,7 +237,11 @@ pt_proxy_interim_head(pt_http_request_t *r, const pt_http_status_line_t *sl,
     b = pt_cpystr(start, "HTTP/1.1 ");
     b = pt_sprint_uint(b, sl->status % 1000);
     *b++ = ' ';
-    b = pt_cpymem(b, sl->reason.data, sl->reason.len);
+
+    if (sl->reason.len) {       /* an empty reason may have no data */
+        b = pt_cpymem(b, sl->reason.data, sl->reason.len);
+    }
+
     b = pt_cpystr(b, "\r\n");
 
     for (i = 0; i < n; i++) {
