@@ -42,7 +42,8 @@ $(FUZZ_OBJS) $(B)/fuzz/replay.o: $(B)/fuzz/%.o: t/fuzz/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -It/fuzz -MMD -MP -c -o $@ $<
 
-$(REPLAY_BINS): $(B)/fuzz/replay_%: $(B)/fuzz/fuzz_%.o $(B)/fuzz/replay.o $(LIB_OBJS)
+$(REPLAY_BINS): $(B)/fuzz/replay_%: $(B)/fuzz/fuzz_%.o $(B)/fuzz/replay.o \
+                                    $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(FUZZ_BINS): $(B)/fuzz/fuzz_%: $(B)/fuzz/fuzz_%.o $(LIB_OBJS)
