@@ -6,7 +6,8 @@
 #   make test-asan  the same tests against an ASan and UBSan build (objs-asan/)
 #   make bench      portico against nginx on the same backend (scripts/bench)
 #   make bench-router  route lookup cost with 10 and 10,000 routes
-#   make clean      remove objs/ and objs-asan/
+#   make fuzz       libFuzzer builds of t/fuzz/fuzz_*.c in objs-fuzz/
+#   make clean      remove objs/, objs-asan/ and objs-fuzz/
 
 B ?= objs
 BA ?= objs-asan
@@ -54,7 +55,18 @@ bench: build
 bench-router: build
 	$(MAKE) -f $(B)/Makefile bench-router
 
-clean:
-	rm -rf $(B) $(BA)
+# Fuzzing needs clang and its libFuzzer runtime, and a build of its own.
+FUZZ_B ?= objs-fuzz
 
-.PHONY: all build deps run test test-asan bench bench-router clean
+$(FUZZ_B)/Makefile: configure scripts/objs.mk $(wildcard modules/*/module.mk)
+	./configure --builddir=$(FUZZ_B) --cc=clang-14 --with-fuzz
+
+fuzz:
+	scripts/deps fuzz
+	$(MAKE) $(FUZZ_B)/Makefile
+	$(MAKE) -f $(FUZZ_B)/Makefile fuzzers
+
+clean:
+	rm -rf $(B) $(BA) $(FUZZ_B)
+
+.PHONY: all build deps run test test-asan bench bench-router fuzz clean

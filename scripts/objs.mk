@@ -10,6 +10,14 @@ LIB_OBJS  := $(CORE_OBJS) $(MODULE_OBJS) $(GEN_OBJS)
 UNIT_SRCS := $(wildcard t/unit/test_*.c)
 UNIT_BINS := $(patsubst t/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 
+# Fuzz targets t/fuzz/fuzz_NAME.c: each links with the replay driver for
+# `make test` (t/fuzz.t) and, in a build configured --with-fuzz, with
+# libFuzzer (`make fuzz`).
+FUZZ_NAMES  := $(patsubst t/fuzz/fuzz_%.c,%,$(wildcard t/fuzz/fuzz_*.c))
+FUZZ_OBJS   := $(patsubst %,$(B)/fuzz/fuzz_%.o,$(FUZZ_NAMES))
+REPLAY_BINS := $(patsubst %,$(B)/fuzz/replay_%,$(FUZZ_NAMES))
+FUZZ_BINS   := $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_NAMES))
+
 all: $(B)/portico
 
 $(B)/portico: $(MAIN_OBJ) $(LIB_OBJS)
@@ -24,15 +32,31 @@ $(B)/pt_modules.o: $(B)/pt_modules.c
 
 # The micro-benchmark is built with the tests so an API change cannot
 # leave it broken unnoticed.
-unit: $(UNIT_BINS) $(B)/bench_router
+unit: $(UNIT_BINS) $(B)/bench_router $(REPLAY_BINS)
 
 $(B)/unit/%: t/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -It/unit $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
 
-.PHONY: all unit
+$(FUZZ_OBJS) $(B)/fuzz/replay.o: $(B)/fuzz/%.o: t/fuzz/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -It/fuzz -MMD -MP -c -o $@ $<
+
+$(REPLAY_BINS): $(B)/fuzz/replay_%: $(B)/fuzz/fuzz_%.o $(B)/fuzz/replay.o \
+                                    $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(FUZZ_BINS): $(B)/fuzz/fuzz_%: $(B)/fuzz/fuzz_%.o $(LIB_OBJS)
+	@test -n "$(FUZZ_LDFLAGS)" \
+	    || { echo "$(B) is not configured --with-fuzz" >&2; exit 1; }
+	$(CC) $(LDFLAGS) $(FUZZ_LDFLAGS) -o $@ $^ $(LIBS)
+
+fuzzers: $(FUZZ_BINS)
+
+.PHONY: all unit fuzzers
 
 -include $(CORE_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(MODULE_OBJS:.o=.d) $(GEN_OBJS:.o=.d)
+-include $(FUZZ_OBJS:.o=.d) $(B)/fuzz/replay.d
 
 # The router micro-benchmark (make bench-router).
 $(B)/bench_router: scripts/bench_router.c $(LIB_OBJS)

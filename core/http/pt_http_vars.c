@@ -653,10 +653,16 @@ pt_var_query_arg(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
 {
     char  *p, *end, *amp, *eq;
 
+    /* No query at all: a request whose head did not parse has no data
+     * pointer, and NULL + 0 is undefined. */
+    if (r->query.len == 0) {
+        return PT_DECLINED;
+    }
+
     p = r->query.data;
     end = p + r->query.len;
 
-    while (p && p < end) {
+    while (p < end) {
         amp = memchr(p, '&', (size_t) (end - p));
         if (amp == NULL) {
             amp = end;
