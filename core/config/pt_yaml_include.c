@@ -115,8 +115,8 @@ pt_yaml_include(pt_yaml_inc_t *inc, pt_yaml_node_t *root, unsigned level)
     }
 
     if (value->type != PT_YAML_SEQ) {
-        return pt_yaml_error(inc->pool, inc->err, value, "include: expected "
-                             "a path or a sequence of paths, not a map");
+        return pt_yaml_error(inc->pool, inc->err, value,
+                             "include: expected a path or a sequence of paths, not a map");
     }
 
     for (i = 0; i < value->n; i++) {
@@ -285,13 +285,13 @@ pt_yaml_include_file(pt_yaml_inc_t *inc, pt_yaml_node_t *root,
         w = inc->seen[i].where;
         if (w == NULL) {
             return pt_yaml_error(inc->pool, inc->err, entry,
-                                 "include: \"%s\" is the main configuration "
-                                 "file", name);
+                                 "include: \"%s\" is the main configuration file",
+                                 name);
         }
 
         return pt_yaml_error(inc->pool, inc->err, entry,
-                             "include: \"%s\" is already included at "
-                             "%s:%u:%u", name, w->file, w->line, w->col);
+                             "include: \"%s\" is already included at %s:%u:%u",
+                             name, w->file, w->line, w->col);
     }
 
     if (pt_yaml_seen_add(inc, st.st_dev, st.st_ino, entry) != PT_OK) {

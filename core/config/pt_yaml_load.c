@@ -506,8 +506,9 @@ pt_yaml_add(pt_yaml_loader_t *ld, pt_yaml_node_t *node, size_t count,
 
     if (f->node->type == PT_YAML_MAP && f->key == NULL) {
         if (node->type != PT_YAML_SCALAR) {
-            return pt_yaml_error(ld->pool, ld->err, node, "a key must be a "
-                                 "scalar, not a %s", pt_yaml_type_name(node));
+            return pt_yaml_error(ld->pool, ld->err, node,
+                                 "a key must be a scalar, not a %s",
+                                 pt_yaml_type_name(node));
         }
 
         f->key = node;
@@ -681,8 +682,9 @@ pt_yaml_finish(pt_yaml_loader_t *ld)
     }
 
     if (root->type != PT_YAML_MAP) {
-        return pt_yaml_error(ld->pool, ld->err, root, "the top level must be "
-                             "a map, not a %s", pt_yaml_type_name(root));
+        return pt_yaml_error(ld->pool, ld->err, root,
+                             "the top level must be a map, not a %s",
+                             pt_yaml_type_name(root));
     }
 
     return PT_OK;

@@ -37,7 +37,6 @@ enum {
 };
 
 
-
 /* HTAB, SP, VCHAR and obs-text: what a field value or a quoted string may
  * hold. */
 

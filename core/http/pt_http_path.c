@@ -11,7 +11,6 @@
 #include "pt_string.h"
 
 
-
 /* RFC 3986 2.3 unreserved: ALPHA DIGIT - . _ ~ */
 
 static int

@@ -1029,8 +1029,8 @@ pt_http_writer(pt_http_request_t *r)
 
     if (r->connection->write->timedout) {
         r->error = 1;
-        pt_http_log_request(r, PT_LOG_INFO, "client timed out receiving the "
-                            "response");
+        pt_http_log_request(r, PT_LOG_INFO,
+                            "client timed out receiving the response");
         pt_http_terminate(r);
         return;
     }
@@ -1325,8 +1325,9 @@ pt_http_log_request(pt_http_request_t *r, int level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, args);
     va_end(args);
 
-    pt_log_error(level, NULL, 0, "%s, client: %.*s, request: \"%.*s %.*s\", "
-                 "request_id: %.*s", msg,
+    pt_log_error(level, NULL, 0,
+                 "%s, client: %.*s, request: \"%.*s %.*s\", request_id: %.*s",
+                 msg,
                  (int) r->connection->addr_text.len,
                  r->connection->addr_text.data,
                  (int) r->method_name.len, r->method_name.data,

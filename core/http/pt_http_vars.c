@@ -51,8 +51,8 @@ pt_http_var_add(pt_conf_t *cf, const pt_http_var_t *var)
             if (pt_http_vars[i] == var) {
                 return PT_OK;       /* registered at an earlier load */
             }
-            return pt_conf_error(cf, NULL, "variable \"%s\" is defined "
-                                 "twice", var->name);
+            return pt_conf_error(cf, NULL, "variable \"%s\" is defined twice",
+                                 var->name);
         }
     }
 
@@ -105,8 +105,8 @@ pt_template_compile(pt_conf_t *cf, pt_yaml_node_t *node)
     pt_template_seg_t  *seg;
 
     if (node->type != PT_YAML_SCALAR) {
-        (void) pt_conf_error(cf, node, "expected a string template, got a "
-                             "%s", pt_yaml_type_name(node));
+        (void) pt_conf_error(cf, node, "expected a string template, got a %s",
+                             pt_yaml_type_name(node));
         return NULL;
     }
 
@@ -140,8 +140,9 @@ pt_template_compile(pt_conf_t *cf, pt_yaml_node_t *node)
             close = memchr(p + 2, '}', (size_t) (end - p - 2));
 
             if (close == NULL) {
-                (void) pt_conf_error(cf, node, "unterminated \"${\" in "
-                                     "template \"%s\"", s);
+                (void) pt_conf_error(cf, node,
+                                     "unterminated \"${\" in template \"%s\"",
+                                     s);
                 return NULL;
             }
 
@@ -153,8 +154,8 @@ pt_template_compile(pt_conf_t *cf, pt_yaml_node_t *node)
                 seg->var = pt_http_var_find(p + 2, (size_t) (close - p - 2),
                                             &arg);
                 if (seg->var == NULL || (seg->var->prefix && arg.len == 0)) {
-                    (void) pt_conf_error(cf, node, "unknown variable "
-                                         "\"${%.*s}\" in template \"%s\"",
+                    (void) pt_conf_error(cf, node,
+                                         "unknown variable \"${%.*s}\" in template \"%s\"",
                                          (int) (close - p - 2), p + 2, s);
                     return NULL;
                 }
