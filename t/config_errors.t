@@ -17,7 +17,7 @@ use Test::More;
 use Test::Portico;
 use Time::HiRes qw(time);
 
-my $t = Test::Portico->new()->plan(49);
+my $t = Test::Portico->new()->plan(61);
 
 # The binary under test with @args: (exit code, stdout and stderr).
 sub portico (@args) { return run_cmd(10, $t->binary, @args) }
@@ -191,6 +191,53 @@ routes:
     respond: { status: 200 }
 EOF
           ['name: twin', 2], ['twin', 2]);
+
+# health: is a section: lb owns health.active, the upstream module
+# health.passive; a subkey neither owns is an error naming both.
+one_error('unknown key in health', <<EOF,
+$LISTEN
+upstreams:
+  app:
+    targets: [ "127.0.0.1:1" ]
+    health: { pasive: { failures: 2 } }
+routes:
+$ROUTE_OK
+EOF
+          qr/unknown key "pasive" in health \(passive, active\)/,
+          ['pasive']);
+
+one_error('health: passive: failures out of range', <<EOF,
+$LISTEN
+upstreams:
+  app:
+    targets: [ "127.0.0.1:1" ]
+    health: { passive: { failures: 0, cooldown: 5s } }
+routes:
+$ROUTE_OK
+EOF
+          qr/health: passive: failures: a number from 1 to 100/, ['0,']);
+
+one_error('health: passive neither a flag nor a map', <<EOF,
+$LISTEN
+upstreams:
+  app:
+    targets: [ "127.0.0.1:1" ]
+    health: { passive: sometimes }
+routes:
+$ROUTE_OK
+EOF
+          qr/"sometimes"/, ['sometimes']);
+
+one_error('health: active: healthy out of range', <<EOF,
+$LISTEN
+upstreams:
+  app:
+    targets: [ "127.0.0.1:1" ]
+    health: { active: { path: /h, healthy: 101 }, passive: off }
+routes:
+$ROUTE_OK
+EOF
+          qr/health: active: healthy: a number from 1 to 100/, ['101']);
 
 my $gw = $t->port('GW');
 one_error('duplicate listen address', <<EOF, qr/127\.0\.0\.1:$gw/,

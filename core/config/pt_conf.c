@@ -460,6 +460,24 @@ pt_conf_parse_flag(pt_conf_t *cf, pt_yaml_node_t *node, int *flag)
 
 
 int
+pt_conf_parse_int(pt_conf_t *cf, pt_yaml_node_t *node, const char *what,
+    int64_t min, int64_t max, int64_t *v)
+{
+    const char  *reason;
+
+    if (node->type != PT_YAML_SCALAR
+        || pt_parse_int(node->scalar.data, node->scalar.len, min, max, v,
+                        &reason) != PT_OK)
+    {
+        return pt_conf_error(cf, node, "%s: a number from %lld to %lld",
+                             what, (long long) min, (long long) max);
+    }
+
+    return PT_OK;
+}
+
+
+int
 pt_conf_parse_msec(pt_conf_t *cf, pt_yaml_node_t *node, pt_msec_t *ms)
 {
     const char  *reason;

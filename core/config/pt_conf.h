@@ -123,6 +123,9 @@ int pt_conf_set_addr(pt_conf_t *cf, const pt_command_t *cmd,
 int pt_conf_parse_msec(pt_conf_t *cf, pt_yaml_node_t *node, pt_msec_t *ms);
 int pt_conf_parse_size(pt_conf_t *cf, pt_yaml_node_t *node, size_t *size);
 int pt_conf_parse_flag(pt_conf_t *cf, pt_yaml_node_t *node, int *flag);
+/* An integer from min to max; the error names it `what`. */
+int pt_conf_parse_int(pt_conf_t *cf, pt_yaml_node_t *node, const char *what,
+    int64_t min, int64_t max, int64_t *v);
 
 
 #endif /* PT_CONF_H */

@@ -509,7 +509,7 @@ pt_upstream_set_passive(pt_conf_t *cf, const pt_command_t *cmd,
     int              on;
     size_t           i;
     int64_t          v;
-    const char      *key, *reason;
+    const char      *key;
     pt_upstream_t   *us;
     pt_yaml_node_t  *value;
 
@@ -532,12 +532,10 @@ pt_upstream_set_passive(pt_conf_t *cf, const pt_command_t *cmd,
         value = node->pairs[i].value;
 
         if (strcmp(key, "failures") == 0) {
-            if (value->type != PT_YAML_SCALAR
-                || pt_parse_int(value->scalar.data, value->scalar.len, 1, 100,
-                                &v, &reason) != PT_OK)
+            if (pt_conf_parse_int(cf, value, "health: passive: failures", 1,
+                                  100, &v) != PT_OK)
             {
-                return pt_conf_error(cf, value,
-                                     "health: passive: failures: a number from 1 to 100");
+                return PT_ERROR;
             }
 
             us->max_fails = (pt_uint_t) v;

@@ -236,30 +236,11 @@ pt_lb_set_hash_key(pt_conf_t *cf, const pt_command_t *cmd,
 
 
 static int
-pt_lb_parse_count(pt_conf_t *cf, pt_yaml_node_t *node, const char *what,
-    pt_uint_t *out)
-{
-    int64_t      v;
-    const char  *reason;
-
-    if (node->type != PT_YAML_SCALAR
-        || pt_parse_int(node->scalar.data, node->scalar.len, 1, 100, &v,
-                        &reason) != PT_OK)
-    {
-        return pt_conf_error(cf, node, "%s: a number from 1 to 100", what);
-    }
-
-    *out = (pt_uint_t) v;
-
-    return PT_OK;
-}
-
-
-static int
 pt_lb_set_health_active(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf)
 {
     size_t           i;
+    int64_t          v;
     const char      *key;
     pt_lb_conf_t    *lcf;
     pt_yaml_node_t  *value;
@@ -304,18 +285,22 @@ pt_lb_set_health_active(pt_conf_t *cf, const pt_command_t *cmd,
             }
 
         } else if (strcmp(key, "healthy") == 0) {
-            if (pt_lb_parse_count(cf, value, "health: active: healthy",
-                                  &lcf->healthy) != PT_OK)
+            if (pt_conf_parse_int(cf, value, "health: active: healthy", 1,
+                                  100, &v) != PT_OK)
             {
                 return PT_ERROR;
             }
 
+            lcf->healthy = (pt_uint_t) v;
+
         } else if (strcmp(key, "unhealthy") == 0) {
-            if (pt_lb_parse_count(cf, value, "health: active: unhealthy",
-                                  &lcf->unhealthy) != PT_OK)
+            if (pt_conf_parse_int(cf, value, "health: active: unhealthy", 1,
+                                  100, &v) != PT_OK)
             {
                 return PT_ERROR;
             }
+
+            lcf->unhealthy = (pt_uint_t) v;
 
         } else {
             return pt_conf_error(cf, node->pairs[i].key,
