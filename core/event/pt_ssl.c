@@ -8,12 +8,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "pt_ssl.h"
+#include "pt_ssl_conn.h"
 #include "pt_conf.h"
 #include "pt_palloc.h"
-
-
-#define PT_SSL_ERROR_LEN   256
 
 
 struct pt_ssl_ctx_s {
@@ -22,34 +19,11 @@ struct pt_ssl_ctx_s {
 };
 
 
-typedef struct {
-    SSL                *ssl;
-    SSL_SESSION        *session;     /* newest resumable, from the new-
-                                        session callback                  */
-    char               *staging;     /* PT_SSL_BUFFER_SIZE, lazily        */
-
-    /* A write that OpenSSL could not finish: it must be retried with the
-     * same length, from staging or from the chain's first link. */
-    size_t              pending;
-    unsigned            pending_staged:1;
-
-    unsigned            handshaked:1;
-    unsigned            failed:1;    /* fatal error: no close_notify      */
-
-    /* The owner's handlers while one is borrowed (see pt_ssl.h). */
-    pt_event_handler_pt saved_read;
-    pt_event_handler_pt saved_write;
-
-    char                error[PT_SSL_ERROR_LEN];
-} pt_ssl_conn_t;
-
-
 static void pt_ssl_ctx_cleanup(void *data);
 static int pt_ssl_new_session(SSL *ssl, SSL_SESSION *sess);
 static int pt_ssl_set_name(pt_ssl_conn_t *sc, pt_ssl_ctx_t *ctx,
     const pt_str_t *name);
 static void pt_ssl_failed(pt_ssl_conn_t *sc, pt_connection_t *c, int sslerr);
-static size_t pt_ssl_queue_reasons(char *buf, size_t size);
 static void pt_ssl_wait_read(pt_connection_t *c, pt_ssl_conn_t *sc);
 static void pt_ssl_wait_write(pt_connection_t *c, pt_ssl_conn_t *sc);
 static void pt_ssl_read_handler(pt_event_t *ev);
@@ -84,7 +58,7 @@ pt_ssl_client_ctx(pt_conf_t *cf, pt_yaml_node_t *node,
 
     ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
-        pt_ssl_queue_reasons(reason, sizeof(reason));
+        pt__ssl_queue_reasons(reason, sizeof(reason));
         pt_conf_error(cf, node, "SSL_CTX_new() failed: %s", reason);
         return NULL;
     }
@@ -93,7 +67,7 @@ pt_ssl_client_ctx(pt_conf_t *cf, pt_yaml_node_t *node,
     sctx->verify = verify ? 1 : 0;
 
     if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
-        pt_ssl_queue_reasons(reason, sizeof(reason));
+        pt__ssl_queue_reasons(reason, sizeof(reason));
         pt_conf_error(cf, node, "cannot require TLS 1.2: %s", reason);
         return NULL;
     }
@@ -127,7 +101,7 @@ pt_ssl_client_ctx(pt_conf_t *cf, pt_yaml_node_t *node,
 
     if (ca_file == NULL || ca_file->len == 0) {
         if (!SSL_CTX_set_default_verify_paths(ctx)) {
-            pt_ssl_queue_reasons(reason, sizeof(reason));
+            pt__ssl_queue_reasons(reason, sizeof(reason));
             pt_conf_error(cf, node,
                           "cannot load the system CA certificates: %s", reason);
             return NULL;
@@ -150,7 +124,7 @@ pt_ssl_client_ctx(pt_conf_t *cf, pt_yaml_node_t *node,
     ok = SSL_CTX_load_verify_locations(ctx, path, NULL);
 
     if (!ok) {
-        pt_ssl_queue_reasons(reason, sizeof(reason));
+        pt__ssl_queue_reasons(reason, sizeof(reason));
         pt_conf_error(cf, node, "cannot load CA certificates from \"%s\": %s",
                       path, reason);
         return NULL;
@@ -225,7 +199,7 @@ pt_ssl_client_attach(pt_connection_t *c, pt_ssl_ctx_t *ctx,
 
 openssl_failed:
 
-    pt_ssl_queue_reasons(sc->error, sizeof(sc->error));
+    pt__ssl_queue_reasons(sc->error, sizeof(sc->error));
 
 free_sc:
 
@@ -284,7 +258,7 @@ pt_ssl_set_name(pt_ssl_conn_t *sc, pt_ssl_ctx_t *ctx, const pt_str_t *name)
          || inet_pton(AF_INET6, host, addr) == 1;
 
     if (!ip && !SSL_set_tlsext_host_name(sc->ssl, host)) {
-        pt_ssl_queue_reasons(sc->error, sizeof(sc->error));
+        pt__ssl_queue_reasons(sc->error, sizeof(sc->error));
         return PT_ERROR;
     }
 
@@ -296,7 +270,7 @@ pt_ssl_set_name(pt_ssl_conn_t *sc, pt_ssl_ctx_t *ctx, const pt_str_t *name)
 
     if (ip) {
         if (!X509_VERIFY_PARAM_set1_ip_asc(param, host)) {
-            pt_ssl_queue_reasons(sc->error, sizeof(sc->error));
+            pt__ssl_queue_reasons(sc->error, sizeof(sc->error));
             return PT_ERROR;
         }
 
@@ -307,7 +281,7 @@ pt_ssl_set_name(pt_ssl_conn_t *sc, pt_ssl_ctx_t *ctx, const pt_str_t *name)
                                     X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 
     if (!SSL_set1_host(sc->ssl, host)) {
-        pt_ssl_queue_reasons(sc->error, sizeof(sc->error));
+        pt__ssl_queue_reasons(sc->error, sizeof(sc->error));
         return PT_ERROR;
     }
 
@@ -396,7 +370,7 @@ pt_ssl_failed(pt_ssl_conn_t *sc, pt_connection_t *c, int sslerr)
         }
 
     } else {
-        n = pt_ssl_queue_reasons(sc->error, sizeof(sc->error));
+        n = pt__ssl_queue_reasons(sc->error, sizeof(sc->error));
         vr = SSL_get_verify_result(sc->ssl);
 
         /* "certificate verify failed" alone does not say why. */
@@ -414,10 +388,8 @@ pt_ssl_failed(pt_ssl_conn_t *sc, pt_connection_t *c, int sslerr)
 }
 
 
-/* OpenSSL's reasons, oldest first, joined by ": "; empties the queue.
- * Returns the length written. */
-static size_t
-pt_ssl_queue_reasons(char *buf, size_t size)
+size_t
+pt__ssl_queue_reasons(char *buf, size_t size)
 {
     int            n;
     size_t         len;
@@ -859,6 +831,7 @@ pt_ssl_free(pt_connection_t *c)
         SSL_SESSION_free(sc->session);
     }
 
+    free(sc->sni);
     free(sc->staging);
     free(sc);
 

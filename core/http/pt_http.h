@@ -31,6 +31,7 @@
 #include "pt_http_parse.h"
 #include "pt_log.h"
 #include "pt_module.h"
+#include "pt_ssl.h"
 
 
 typedef enum {
@@ -48,6 +49,13 @@ typedef enum {
 
 
 typedef int  (*pt_http_handler_pt)(pt_http_request_t *r);
+/* A CONNECT handler runs once per connection, before any request, in
+ * registration order: PT_OK (or PT_DECLINED) goes on with the next one;
+ * PT_AGAIN suspends it, and it is called again on the connection's next
+ * read or write event, or with c->timedout set when
+ * limits.handshake_timeout has run out since the phase began (it must
+ * then give up: log, count, return PT_ERROR); anything else closes the
+ * connection. */
 typedef int  (*pt_http_connect_handler_pt)(pt_connection_t *c);
 typedef int  (*pt_http_header_filter_pt)(pt_http_request_t *r);
 typedef int  (*pt_http_body_filter_pt)(pt_http_request_t *r,
@@ -61,6 +69,7 @@ typedef struct {
     pt_int_t          backlog;
     void            **ctx;        /* module configs at listen scope     */
     pt_yaml_node_t   *node;
+    pt_ssl_server_t  *ssl;        /* `tls:` settings, or NULL            */
     unsigned          admin:1;
 } pt_http_listen_t;
 
@@ -95,6 +104,7 @@ typedef struct {
     pt_msec_t          idle_timeout;
     pt_msec_t          send_timeout;
     pt_msec_t          graceful_timeout;
+    pt_msec_t          handshake_timeout;    /* the CONNECT phase         */
     size_t             max_header_size;
     size_t             max_body_size;
     pt_int_t           max_headers;
@@ -105,6 +115,8 @@ typedef struct {
     pt_array_t         admin_routes;   /* pt_route_t * (built-in)         */
     pt_array_t         trusted;        /* pt_cidr_t                       */
     pt_yaml_node_t    *admin_node;
+    void              *tls;            /* pt_http_tls.c's, when a listener
+                                          has tls:                       */
 
     /* Phase engine. */
     pt_array_t         regs;           /* registrations, unsorted         */
@@ -150,6 +162,7 @@ struct pt_http_connection_s {
     pt_http_request_t   *request;      /* the current one, if any         */
     pt_buf_t             buf_desc;
     pt_msec_t            head_start;   /* when the current head began     */
+    pt_uint_t            connect_index;  /* the CONNECT handler running   */
 };
 
 
@@ -348,12 +361,28 @@ int pt_template_is_literal(const pt_template_t *t, pt_str_t *text);
 int pt_conf_set_template(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 
+/* ${scheme}: "https" on a TLS connection, else "http"; also what
+ * X-Forwarded-Proto says upstream. */
+void pt_http_scheme(pt_http_request_t *r, pt_str_t *scheme);
+
 /* ${remote_addr}: the client, or the first untrusted hop of
  * X-Forwarded-For when the peer is in trusted_proxies. */
 int pt_http_remote_addr(pt_http_request_t *r, pt_str_t *addr);
 
-/* Internal to the http core: run a kind of registered handler. */
+/* TLS termination (pt_http_tls.c): the listen key `tls`, its handlers
+ * and zones (from the http module's postconfig and init_master), and the
+ * counters for /status (PT_DECLINED when no listener has TLS). */
+int pt_http_tls_set(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+int pt_http_tls_postconfig(pt_conf_t *cf);
+int pt_http_tls_init_master(pt_cycle_t *cycle);
+int pt_http_tls_stats(pt_cycle_t *cycle, pt_ssl_stats_t *st);
+
+/* Internal to the http core: run a kind of registered handler. The
+ * CONNECT phase (resumable) ends in pt__http_connect_done(c, rc):
+ * PT_OK serves requests, anything else closes. */
 int pt__http_run_connect(pt_connection_t *c);
+void pt__http_connect_done(pt_connection_t *c, int rc);
 void pt__http_run_log(pt_http_request_t *r);
 int pt__http_run_header_filters(pt_http_request_t *r);
 int pt__http_run_body_filters(pt_http_request_t *r, pt_chain_t **chain);

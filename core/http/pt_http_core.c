@@ -56,6 +56,8 @@ static const pt_command_t  pt_http_commands[] = {
     { "backlog", PT_CONF_LISTEN | PT_CONF_SCALAR, pt_http_set_listen_backlog,
       0, NULL },
 
+    { "tls", PT_CONF_LISTEN | PT_CONF_MAP, pt_http_tls_set, 0, NULL },
+
     pt_null_command
 };
 
@@ -70,6 +72,7 @@ pt_module_t  pt_http_module = {
     .validate = pt_http_validate,
     .postconfig = pt_http_postconfig,
     .init_conf = pt_http_build_engine,
+    .init_master = pt_http_tls_init_master,
 };
 
 
@@ -103,6 +106,7 @@ pt_http_create_conf(pt_conf_t *cf, pt_conf_level_e level)
     hmcf->idle_timeout = PT_CONF_UNSET_MSEC;
     hmcf->send_timeout = PT_CONF_UNSET_MSEC;
     hmcf->graceful_timeout = PT_CONF_UNSET_MSEC;
+    hmcf->handshake_timeout = PT_CONF_UNSET_MSEC;
     hmcf->max_header_size = PT_CONF_UNSET_SIZE;
     hmcf->max_body_size = PT_CONF_UNSET_SIZE;
     hmcf->max_headers = PT_CONF_UNSET;
@@ -143,6 +147,7 @@ pt_http_merge_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_msec(hmcf->idle_timeout, PT_CONF_UNSET_MSEC, 75000);
     pt_conf_merge_msec(hmcf->send_timeout, PT_CONF_UNSET_MSEC, 60000);
     pt_conf_merge_msec(hmcf->graceful_timeout, PT_CONF_UNSET_MSEC, 30000);
+    pt_conf_merge_msec(hmcf->handshake_timeout, PT_CONF_UNSET_MSEC, 10000);
     pt_conf_merge_size(hmcf->max_header_size, PT_CONF_UNSET_SIZE, 16384);
     pt_conf_merge_size(hmcf->max_body_size, PT_CONF_UNSET_SIZE,
                        (size_t) 10 * 1024 * 1024);
@@ -259,6 +264,8 @@ static const pt_command_t  pt_http_limits[] = {
       offsetof(pt_http_main_conf_t, send_timeout), NULL },
     { "graceful_timeout", 0, pt_conf_set_msec,
       offsetof(pt_http_main_conf_t, graceful_timeout), NULL },
+    { "handshake_timeout", 0, pt_conf_set_msec,
+      offsetof(pt_http_main_conf_t, handshake_timeout), NULL },
     { "max_header_size", 0, pt_conf_set_size,
       offsetof(pt_http_main_conf_t, max_header_size), NULL },
     { "max_body_size", 0, pt_conf_set_size,
@@ -742,7 +749,8 @@ pt_http_postconfig(pt_conf_t *cf)
     if (pt_http_phase_add(cf, PT_HTTP_POST_READ_PHASE, pt_http_request_id,
                           100, &pt_http_module) != PT_OK
         || pt_http_body_filter_add(cf, pt_http_chunked_filter, 200,
-                                   &pt_http_module) != PT_OK)
+                                   &pt_http_module) != PT_OK
+        || pt_http_tls_postconfig(cf) != PT_OK)
     {
         return PT_ERROR;
     }

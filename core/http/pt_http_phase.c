@@ -46,6 +46,9 @@ typedef struct {
 } pt_http_phase_engine_t;
 
 
+static void pt_http_connect_event(pt_event_t *ev);
+
+
 static const char  *pt_http_phase_names[] = {
     "POST_READ", "ROUTE", "REWRITE", "PREACCESS", "ACCESS", "LIMIT",
     "PRECONTENT", "CONTENT", "LOG"
@@ -276,23 +279,65 @@ pt_http_run_phases(pt_http_request_t *r)
 }
 
 
+/* The CONNECT phase, resumable: a handler that returns PT_AGAIN is
+ * called again on the connection's next event, and the whole phase is
+ * bounded by limits.handshake_timeout (a read timer, which the header
+ * timeout replaces once it is over). */
 int
 pt__http_run_connect(pt_connection_t *c)
 {
     int                       rc;
-    pt_uint_t                 i;
+    pt_http_connection_t     *hc;
+    pt_http_main_conf_t      *hmcf;
     pt_http_phase_engine_t   *e;
 
-    e = pt_http_main_conf(pt_cycle)->engine;
+    hc = c->data;
+    hmcf = pt_http_main_conf(pt_cycle);
+    e = hmcf->engine;
 
-    for (i = 0; i < e->nconnect; i++) {
-        rc = e->connect[i](c);
-        if (rc != PT_OK) {
-            return rc;
+    while (hc->connect_index < e->nconnect) {
+        rc = e->connect[hc->connect_index](c);
+
+        if (rc == PT_OK || rc == PT_DECLINED) {
+            hc->connect_index++;
+            continue;
         }
+
+        if (rc == PT_AGAIN && !c->timedout) {
+            c->read->handler = pt_http_connect_event;
+            c->write->handler = pt_http_connect_event;
+
+            if (!c->read->timer_set) {
+                pt_timer_add(c->read, hmcf->handshake_timeout);
+            }
+
+            return PT_AGAIN;
+        }
+
+        return PT_ERROR;
     }
 
     return PT_OK;
+}
+
+
+static void
+pt_http_connect_event(pt_event_t *ev)
+{
+    int               rc;
+    pt_connection_t  *c;
+
+    c = ev->data;
+
+    if (ev->timedout) {
+        c->timedout = 1;
+    }
+
+    rc = pt__http_run_connect(c);
+
+    if (rc != PT_AGAIN) {
+        pt__http_connect_done(c, rc);
+    }
 }
 
 

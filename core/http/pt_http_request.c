@@ -83,15 +83,13 @@ pt_http_worker_buffers(void)
 void
 pt_http_init_connection(pt_connection_t *c)
 {
+    int                    rc;
     pt_http_connection_t  *hc;
-    pt_http_main_conf_t   *hmcf;
 
     if (pt_http_worker_buffers() != PT_OK) {
         pt_http_close_connection(c);
         return;
     }
-
-    hmcf = pt_http_main_conf(pt_cycle);
 
     hc = pt_pcalloc(c->pool, sizeof(pt_http_connection_t));
     if (hc == NULL) {
@@ -102,22 +100,46 @@ pt_http_init_connection(pt_connection_t *c)
     hc->listen = c->listening->conf;
     c->data = hc;
 
-    if (pt__http_run_connect(c) != PT_OK) {
-        pt_http_close_connection(c);
-        return;
-    }
-
-    c->read->handler = pt_http_conn_read;
-    c->write->handler = pt_http_conn_write;
-
     if (pt_event_add_conn(c) != PT_OK) {
         pt_http_close_connection(c);
         return;
     }
 
+    rc = pt__http_run_connect(c);
+
+    if (rc != PT_AGAIN) {
+        pt__http_connect_done(c, rc);
+    }
+}
+
+
+/* The CONNECT phase is over (a TLS handshake, say): wait for requests. */
+void
+pt__http_connect_done(pt_connection_t *c, int rc)
+{
+    pt_http_connection_t  *hc;
+    pt_http_main_conf_t   *hmcf;
+
+    if (rc != PT_OK) {
+        pt_http_close_connection(c);
+        return;
+    }
+
+    hc = c->data;
+    hmcf = pt_http_main_conf(pt_cycle);
+
+    c->read->handler = pt_http_conn_read;
+    c->write->handler = pt_http_conn_write;
+
     pt_http_set_idle(c, 1);
     hc->head_start = pt_current_msec;
     pt_timer_add(c->read, hmcf->header_timeout);
+
+    /* The first request may be in already (TLS: read along with the
+     * handshake; the edge that announced it is spent). */
+    if (c->read->ready) {
+        pt_http_wait_request(c);
+    }
 }
 
 

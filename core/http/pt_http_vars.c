@@ -569,11 +569,65 @@ pt_var_consumer(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
 }
 
 
+void
+pt_http_scheme(pt_http_request_t *r, pt_str_t *scheme)
+{
+    if (r->connection->ssl) {
+        pt_str_set(scheme, "https");
+    } else {
+        pt_str_set(scheme, "http");
+    }
+}
+
+
 static int
 pt_var_scheme(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
 {
-    pt_str_set(v, "http");
+    pt_http_scheme(r, v);
     return PT_OK;
+}
+
+
+/* ${tls.*}: what the client's TLS handshake settled; empty in
+ * cleartext. The client's identity is there only when its certificate
+ * was verified. */
+static int
+pt_var_tls_sni(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
+{
+    pt_ssl_sni(r->connection, v);
+    return PT_OK;
+}
+
+
+static int
+pt_var_tls_protocol(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
+{
+    pt_ssl_protocol(r->connection, v);
+    return PT_OK;
+}
+
+
+static int
+pt_var_tls_cipher(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
+{
+    pt_ssl_cipher(r->connection, v);
+    return PT_OK;
+}
+
+
+static int
+pt_var_tls_client_subject(pt_http_request_t *r, const pt_str_t *arg,
+    pt_str_t *v)
+{
+    return pt_ssl_client_subject(r->connection, r->pool, v);
+}
+
+
+static int
+pt_var_tls_client_fingerprint(pt_http_request_t *r, const pt_str_t *arg,
+    pt_str_t *v)
+{
+    return pt_ssl_client_fingerprint(r->connection, r->pool, v);
 }
 
 
@@ -748,6 +802,11 @@ static const pt_http_var_t  pt_http_core_vars[] = {
     { "upstream", pt_var_upstream, 0 },
     { "upstream_addr", pt_var_upstream_addr, 0 },
     { "time_iso8601", pt_var_time, 0 },
+    { "tls.sni", pt_var_tls_sni, 0 },
+    { "tls.protocol", pt_var_tls_protocol, 0 },
+    { "tls.cipher", pt_var_tls_cipher, 0 },
+    { "tls.client_subject", pt_var_tls_client_subject, 0 },
+    { "tls.client_fingerprint", pt_var_tls_client_fingerprint, 0 },
     { "header.", pt_var_header, 1 },
     { "query.", pt_var_query_arg, 1 },
     { "cookie.", pt_var_cookie, 1 },

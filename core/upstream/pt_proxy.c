@@ -195,7 +195,7 @@ pt_proxy_build_head(pt_proxy_t *p)
     conf.peer.data = p->peer->text;
     conf.peer.len = strlen(p->peer->text);
     conf.client = r->connection->addr_text;
-    pt_str_null(&conf.scheme);
+    pt_http_scheme(r, &conf.scheme);
     conf.body = pt_proxy_body_framing(r);
     conf.close = (p->us->keepalive == 0);
 
