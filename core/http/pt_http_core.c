@@ -323,6 +323,11 @@ pt_http_set_limits(pt_conf_t *cf, const pt_command_t *cmd,
         }
     }
 
+    if (hmcf->handshake_timeout == 0) {
+        rc = pt_conf_error(cf, node,
+                           "limits: handshake_timeout must be above 0");
+    }
+
     if (hmcf->max_header_size != PT_CONF_UNSET_SIZE
         && (hmcf->max_header_size < 1024
             || hmcf->max_header_size > 1024 * 1024))

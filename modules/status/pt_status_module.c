@@ -235,6 +235,34 @@ pt_status_zones(pt_status_out_t *o)
 }
 
 
+/* TLS termination, summed over every process (when a listener has
+ * TLS). */
+static void
+pt_status_tls(pt_status_out_t *o)
+{
+    pt_ssl_stats_t  st;
+
+    if (pt_http_tls_stats(pt_cycle, &st) != PT_OK) {
+        return;
+    }
+
+    pt_status_printf(o, "\"tls\":{\"handshakes\":%llu,\"resumed\":%llu,"
+                     "\"failed\":%llu,\"timed_out\":%llu,"
+                     "\"plain_http\":%llu,\"sessions_cached\":%llu,"
+                     "\"sessions_evicted\":%llu},",
+                     (unsigned long long)
+                         st.counters[PT_SSL_STAT_HANDSHAKES],
+                     (unsigned long long) st.counters[PT_SSL_STAT_RESUMED],
+                     (unsigned long long) st.counters[PT_SSL_STAT_FAILED],
+                     (unsigned long long)
+                         st.counters[PT_SSL_STAT_TIMED_OUT],
+                     (unsigned long long)
+                         st.counters[PT_SSL_STAT_PLAIN_HTTP],
+                     (unsigned long long) st.sessions,
+                     (unsigned long long) st.evicted);
+}
+
+
 static int
 pt_status_handler(pt_http_request_t *r)
 {
@@ -319,6 +347,7 @@ pt_status_handler(pt_http_request_t *r)
 
     pt_status_upstreams(&o);
     pt_status_zones(&o);
+    pt_status_tls(&o);
 
     /* The last member closed the object with a comma: drop it. */
     if (o.len && o.data[o.len - 1] == ',') {

@@ -50,7 +50,7 @@ use Test::Portico::Backend;
 
 our @EXPORT = qw(http http_end http_get parse_response parse_responses
                  http_many free_port curl run_cmd write_file tls_files
-                 wait_until);
+                 tls_ca tls_cert s_client wait_until);
 
 # Lines that fail the log check: nginx-style fatal levels and whatever the
 # sanitizers print (they write to stderr, so stderr.log is checked too).
@@ -1169,23 +1169,97 @@ sub _tls_ca ($dir, $base, $cn) {
 
 
 sub _tls_server ($dir, $names) {
-    my @san = map { /^[\d.]+\z|:/ ? "IP:$_" : "DNS:$_" } @$names;
-    _write_file("$dir/server.ext",
-                'subjectAltName=' . join(',', @san) . "\n"
+    _tls_leaf($dir, 'server', names => $names);
+}
+
+
+# tls_ca($dir, $base = 'ca', $cn = 'Portico Test CA')
+# A CA ($dir/$base.pem, $dir/$base.key), made unless both are there
+# already (tls_files' CA is base 'ca'); returns (cert, key).
+sub tls_ca ($dir, $base = 'ca', $cn = 'Portico Test CA') {
+    croak "tls_ca: bad base '$base'" unless $base =~ /^[\w.-]+\z/;
+    _tls_ca($dir, $base, $cn)
+        unless -s "$dir/$base.pem" && -s "$dir/$base.key";
+    return ("$dir/$base.pem", "$dir/$base.key");
+}
+
+
+# tls_cert($dir, $base, names => [...], key => 'ec' | 'rsa', ca => 'ca',
+#          client => 0, cn => NAME, days => 3650)
+# A certificate $dir/$base.pem with its key $dir/$base.key, signed by the
+# CA $dir/CA.pem (made with tls_ca or tls_files), always made anew with a
+# fresh serial: subjectAltName from `names` (DNS names, wildcards
+# included, IP literals as IP; none at all when empty), an EC P-256 key
+# or with key => 'rsa' an RSA 2048 one, for serverAuth or with client =>
+# 1 for clientAuth; subject "/CN=cn/O=Portico Test" (cn defaults to the
+# first name, else $base); days => 0 gives a certificate that expires the
+# second it is made.  Returns (cert, key).
+sub tls_cert ($dir, $base, %opt) {
+    croak "tls_cert: bad base '$base'" unless $base =~ /^[\w.-]+\z/;
+    _tls_leaf($dir, $base, %opt);
+    return ("$dir/$base.pem", "$dir/$base.key");
+}
+
+
+sub _tls_leaf ($dir, $base, %opt) {
+    my @names = @{$opt{names} // []};
+    my $ca = $opt{ca} // 'ca';
+    croak "tls_cert: bad name '$_'" for grep { !/^[\w.:*-]+\z/ } @names;
+    croak "tls_cert: no CA $dir/$ca.pem" unless -s "$dir/$ca.pem";
+    my $cn = $opt{cn} // $names[0] // $base;
+    croak "tls_cert: bad cn '$cn'" unless $cn =~ /^[\w.:* -]+\z/;
+    my @san = map { /^[\d.]+\z|:/ ? "IP:$_" : "DNS:$_" } @names;
+    _write_file("$dir/$base.ext",
+                (@san ? 'subjectAltName=' . join(',', @san) . "\n" : '')
                 . "basicConstraints=CA:FALSE\n"
-                . "keyUsage=critical,digitalSignature\n"
-                . "extendedKeyUsage=serverAuth\n");
-    _openssl('req', _tls_newkey(), '-keyout', "$dir/server.key.tmp",
-             '-out', "$dir/server.csr", '-subj', "/CN=$names->[0]");
+                . "keyUsage=critical,digitalSignature"
+                . (($opt{key} // 'ec') eq 'rsa' ? ',keyEncipherment' : '')
+                . "\n"
+                . 'extendedKeyUsage='
+                . ($opt{client} ? 'clientAuth' : 'serverAuth') . "\n");
+    my @newkey = ($opt{key} // 'ec') eq 'rsa'
+                 ? ('-newkey', 'rsa:2048', '-nodes') : _tls_newkey();
+    _openssl('req', @newkey, '-keyout', "$dir/$base.key.tmp",
+             '-out', "$dir/$base.csr", '-subj', "/CN=$cn/O=Portico Test");
     # A fresh random serial: a client that saw an earlier certificate
     # from this CA must not take the new one for the same.
     my $serial = sprintf '0x%08x%08x', int rand 2**31, int rand 2**32;
-    _openssl('x509', '-req', '-in', "$dir/server.csr", '-CA', "$dir/ca.pem",
-             '-CAkey', "$dir/ca.key", '-set_serial', $serial,
-             '-days', '3650', '-extfile', "$dir/server.ext",
-             '-out', "$dir/server.pem.tmp");
-    unlink "$dir/server.csr", "$dir/server.ext";
-    _tls_commit($dir, 'server.key', 'server.pem');
+    _openssl('x509', '-req', '-in', "$dir/$base.csr", '-CA', "$dir/$ca.pem",
+             '-CAkey', "$dir/$ca.key", '-set_serial', $serial,
+             '-days', $opt{days} // 3650, '-extfile', "$dir/$base.ext",
+             '-out', "$dir/$base.pem.tmp");
+    unlink "$dir/$base.csr", "$dir/$base.ext";
+    _tls_commit($dir, "$base.key", "$base.pem");
+}
+
+
+# s_client($port, args => [...], input => TEXT, timeout => 10)
+# Runs `openssl s_client -connect 127.0.0.1:PORT ARGS` with TEXT on its
+# stdin (and -ign_eof, so it waits for the server to close after a
+# "Connection: close" request instead of leaving at the end of TEXT);
+# returns (exit code, output with stderr).
+sub s_client ($port, %opt) {
+    my $in = File::Temp->new(TEMPLATE => 'portico-in-XXXXXX', TMPDIR => 1);
+    print {$in} $opt{input} // '';
+    close $in;
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        open STDIN, '<', "$in" or POSIX::_exit(127);
+        exec 'openssl', 's_client', '-connect', "127.0.0.1:$port",
+             (defined $opt{input} ? ('-ign_eof') : ()),
+             @{$opt{args} // []}
+            or POSIX::_exit(127);
+    }
+    my ($out, $deadline) = ('', time + ($opt{timeout} // 10));
+    my $sel = IO::Select->new($fh);
+    while ((my $left = $deadline - time) > 0) {
+        next unless $sel->can_read($left);
+        last unless sysread($fh, $out, 65536, length $out);
+    }
+    kill 'KILL', $pid if time >= $deadline;
+    close $fh;
+    return (($? & 127) ? -1 : $? >> 8, $out);
 }
 
 
