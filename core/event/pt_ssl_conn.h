@@ -40,6 +40,8 @@ typedef struct {
     pt_ssl_server_t    *server;
     char               *sni;
     size_t              sni_len;
+    long                verify_error; /* the first failure of an optional
+                                         client certificate, or 0        */
 
     char                error[PT_SSL_ERROR_LEN];
 } pt_ssl_conn_t;

@@ -873,9 +873,27 @@ pt_ssl_server_ctx_init(pt_conf_t *cf, pt_ssl_server_t *srv, SSL_CTX *ctx,
 }
 
 
+/* client_verify: optional: anything gets in; the first failure is kept
+ * (OpenSSL keeps the last, "unable to verify the first certificate",
+ * which says less). */
 static int
 pt_ssl_verify_any(int ok, X509_STORE_CTX *store)
 {
+    SSL            *ssl;
+    pt_ssl_conn_t  *sc;
+
+    if (ok) {
+        return 1;
+    }
+
+    ssl = X509_STORE_CTX_get_ex_data(store,
+                                     SSL_get_ex_data_X509_STORE_CTX_idx());
+    sc = ssl ? SSL_get_app_data(ssl) : NULL;
+
+    if (sc && sc->verify_error == 0) {
+        sc->verify_error = X509_STORE_CTX_get_error(store);
+    }
+
     return 1;
 }
 
@@ -1493,7 +1511,8 @@ pt_ssl_client_verified(pt_connection_t *c, const char **reason)
 
     if (vr != X509_V_OK) {
         if (reason) {
-            *reason = X509_verify_cert_error_string(vr);
+            *reason = X509_verify_cert_error_string(sc->verify_error
+                                                    ? sc->verify_error : vr);
         }
         return PT_ERROR;
     }

@@ -1191,7 +1191,7 @@ sub tls_ca ($dir, $base = 'ca', $cn = 'Portico Test CA') {
 # fresh serial: subjectAltName from `names` (DNS names, wildcards
 # included, IP literals as IP; none at all when empty), an EC P-256 key
 # or with key => 'rsa' an RSA 2048 one, for serverAuth or with client =>
-# 1 for clientAuth; subject "/CN=cn/O=Portico Test" (cn defaults to the
+# 1 for clientAuth; subject "/O=Portico Test/CN=cn" (cn defaults to the
 # first name, else $base); days => 0 gives a certificate that expires the
 # second it is made.  Returns (cert, key).
 sub tls_cert ($dir, $base, %opt) {
@@ -1220,7 +1220,7 @@ sub _tls_leaf ($dir, $base, %opt) {
     my @newkey = ($opt{key} // 'ec') eq 'rsa'
                  ? ('-newkey', 'rsa:2048', '-nodes') : _tls_newkey();
     _openssl('req', @newkey, '-keyout', "$dir/$base.key.tmp",
-             '-out', "$dir/$base.csr", '-subj', "/CN=$cn/O=Portico Test");
+             '-out', "$dir/$base.csr", '-subj', "/O=Portico Test/CN=$cn");
     # A fresh random serial: a client that saw an earlier certificate
     # from this CA must not take the new one for the same.
     my $serial = sprintf '0x%08x%08x', int rand 2**31, int rand 2**32;
