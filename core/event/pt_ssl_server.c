@@ -336,9 +336,10 @@ pt_ssl_key_load(pt_conf_t *cf, const pt_ssl_cert_conf_t *cc,
     pt_ssl_cert_t *cert)
 {
     int            asked;
-    BIO           *bio;
+    BIO           *bio, *mem;
     char           reason[PT_SSL_ERROR_LEN];
-    unsigned long  e;
+    long           len;
+    char          *data;
 
     ERR_clear_error();
 
@@ -350,27 +351,53 @@ pt_ssl_key_load(pt_conf_t *cf, const pt_ssl_cert_conf_t *cc,
                              cc->key.data, reason);
     }
 
-    asked = 0;
-    cert->pkey = PEM_read_bio_PrivateKey(bio, NULL, pt_ssl_no_password,
-                                         &asked);
+    /* Read whole, to tell "no PEM at all" from a PEM block OpenSSL
+     * cannot decode (its decoders say "unsupported" for both). */
+    mem = BIO_new(BIO_s_mem());
+
+    while (mem != NULL) {
+        char  buf[4096];
+        int   n;
+
+        n = BIO_read(bio, buf, sizeof(buf));
+        if (n <= 0) {
+            break;
+        }
+
+        if (BIO_write(mem, buf, n) != n || BIO_pending(mem) > 1024 * 1024) {
+            BIO_free(mem);
+            mem = NULL;
+        }
+    }
+
     BIO_free(bio);
 
-    if (cert->pkey == NULL) {
-        e = ERR_peek_last_error();
+    if (mem == NULL) {
+        ERR_clear_error();
+        return pt_conf_error(cf, cc->key_node,
+                             "cannot read private key \"%s\": too big, or out of memory",
+                             cc->key.data);
+    }
 
+    len = BIO_get_mem_data(mem, &data);
+
+    if (len <= 0 || memmem(data, (size_t) len, "-----BEGIN ", 11) == NULL) {
+        BIO_free(mem);
+        ERR_clear_error();
+        return pt_conf_error(cf, cc->key_node,
+                             "no PEM private key in \"%s\"", cc->key.data);
+    }
+
+    asked = 0;
+    cert->pkey = PEM_read_bio_PrivateKey(mem, NULL, pt_ssl_no_password,
+                                         &asked);
+    BIO_free(mem);
+
+    if (cert->pkey == NULL) {
         if (asked) {
             ERR_clear_error();
             return pt_conf_error(cf, cc->key_node,
                                  "private key \"%s\" is encrypted: keys must be stored without a passphrase",
-                                 cc->key.data);
-        }
-
-        if (ERR_GET_LIB(e) == ERR_LIB_PEM
-            && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
-        {
-            ERR_clear_error();
-            return pt_conf_error(cf, cc->key_node,
-                                 "no PEM private key in \"%s\"",
                                  cc->key.data);
         }
 
