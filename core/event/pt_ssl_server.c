@@ -1165,7 +1165,7 @@ pt__ssl_name_normalize(const char *in, size_t len, char *out,
         len--;
     }
 
-    if (len == 0 || len > 253 || in[0] == '.') {
+    if (len == 0 || len > 253 || in[0] == '.' || in[len - 1] == '.') {
         return PT_DECLINED;
     }
 

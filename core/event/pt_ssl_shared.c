@@ -209,8 +209,9 @@ pt_ssl_keys_rotate(pt_slab_pool_t *slab, pt_ssl_tickets_root_t *root)
 
     if (now >= at || at - now > PT_SSL_TICKET_ROTATE_MS) {
         /* The current key becomes the previous one, unless it has been
-         * due for a whole period already: then its tickets are older
-         * than any session may live. */
+         * due for a whole period already: no ticket was sealed with it
+         * since it was due (the first to need a key rotates), so its
+         * tickets are older than any session may live. */
         if (now >= at && now - at >= PT_SSL_TICKET_ROTATE_MS) {
             root->nkeys = 1;
 
@@ -221,14 +222,9 @@ pt_ssl_keys_rotate(pt_slab_pool_t *slab, pt_ssl_tickets_root_t *root)
 
         root->keys[0] = fresh;
 
-        if (now >= at) {
-            at += ((now - at) / PT_SSL_TICKET_ROTATE_MS + 1)
-                  * PT_SSL_TICKET_ROTATE_MS;
-        } else {
-            at = now + PT_SSL_TICKET_ROTATE_MS;
-        }
-
-        __atomic_store_n(&root->rotate_at, at, __ATOMIC_RELEASE);
+        /* A key seals tickets for a whole period from when it is made. */
+        __atomic_store_n(&root->rotate_at, now + PT_SSL_TICKET_ROTATE_MS,
+                         __ATOMIC_RELEASE);
         __atomic_add_fetch(&root->version, 1, __ATOMIC_RELEASE);
     }
 
