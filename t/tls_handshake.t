@@ -18,7 +18,7 @@ use Test::More;
 use Test::Portico;
 use Time::HiRes qw(time);
 
-my $t = Test::Portico->new()->plan(24);
+my $t = Test::Portico->new()->plan(25);
 my $dir = $t->testdir;
 
 tls_ca($dir);
@@ -70,6 +70,14 @@ like($out, qr/^HTTP\/1\.1 200 OK\r?$/m,
      'another client is served during the stalled handshakes');
 ok(time - $start < 1, '... at once, not after them');
 
+# Pipelined requests arriving in one read: all answered, in order.
+($rc, $out) = s_client($port, input => "GET /1 HTTP/1.1\r\nHost: l\r\n\r\n"
+                                      . "GET /2 HTTP/1.1\r\nHost: l\r\n\r\n"
+                                      . "GET /3 HTTP/1.1\r\nHost: l\r\n"
+                                      . "Connection: close\r\n\r\n");
+is(scalar(() = $out =~ /^HTTP\/1\.1 200 OK\r?$/mg), 3,
+   'three pipelined requests over TLS: three answers');
+
 my $t1 = closed_after($silent, $start, 5);
 my $t2 = closed_after($half, $start, 5);
 ok(defined $t1 && $t1 >= 0.9, 'the silent client is closed after '
@@ -94,7 +102,7 @@ my $st = wait_until(sub {
 ok($st, '/status: the handshakes are counted');
 is($st && $st->{tls}{timed_out}, 2, 'two timed out');
 is($st && $st->{tls}{failed}, 1, 'one failed (the probe is not counted)');
-is($st && $st->{tls}{handshakes}, 1, 'one completed');
+is($st && $st->{tls}{handshakes}, 2, 'two completed');
 
 my @lines = split /\n/, $t->error_log;
 is(scalar(grep { /\[info\] \d+: TLS handshake timed out, client: 127\.0\.0\.1$/ } @lines),

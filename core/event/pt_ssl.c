@@ -313,6 +313,13 @@ pt_ssl_handshake(pt_connection_t *c)
 
     if (n == 1) {
         sc->handshaked = 1;
+
+        /* Data that came with the last handshake message may already be
+         * in OpenSSL's buffer: no event will announce it. */
+        if (SSL_has_pending(sc->ssl)) {
+            c->read->ready = 1;
+        }
+
         return PT_OK;
     }
 

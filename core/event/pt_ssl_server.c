@@ -851,6 +851,11 @@ pt_ssl_server_ctx_init(pt_conf_t *cf, pt_ssl_server_t *srv, SSL_CTX *ctx,
                      | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                      | SSL_MODE_RELEASE_BUFFERS);
 
+    /* One read(2) takes whatever the socket holds (a record's header
+     * and body, pipelined requests) instead of two per record; readers
+     * never rely on the socket's readiness after data (pt_ssl_recv). */
+    SSL_CTX_set_read_ahead(ctx, 1);
+
     SSL_CTX_set_app_data(ctx, srv);
     SSL_CTX_set_tlsext_servername_callback(ctx, pt_ssl_servername);
     SSL_CTX_set_tlsext_servername_arg(ctx, srv);
