@@ -23,7 +23,7 @@ my @MODES = (
     [ 'TLS 1.2 session cache (no tickets)', [ '-tls1_2', '-no_ticket' ] ],
 );
 
-my $t = Test::Portico->new()->plan(1 + 7 * @MODES + 2 + @MODES);
+my $t = Test::Portico->new()->plan(1 + 7 * @MODES + 1 + 2 + @MODES);
 my $dir = $t->testdir;
 
 tls_ca($dir);
@@ -109,15 +109,21 @@ for my $mode (@MODES) {
     my ($before, $served) = status_and_worker();
     my (%placed, @reused);
 
+    my $fresh = 0;
     for my $i (1 .. $N) {
         my $w = $workers[$i % 2];
         my ($out) = on_worker($w, sub { tls_get(@$flags, '-sess_in', $file) });
         $placed{$w}++;
         push @reused, $i if ($out // '') =~ /^Reused, TLSv1\.[23]/m;
+        $fresh++ if ($out // '') =~ /Post-Handshake New Session Ticket/;
     }
 
     my ($after) = status_and_worker();
     is(scalar @reused, $N, "$name: all $N connections resumed");
+    if ($flags->[0] eq '-tls1_3') {
+        is($fresh, $N, "$name: each resumption got a fresh ticket (TLS 1.3 "
+                       . "tickets are used once)");
+    }
 
     my ($b, $a) = (requests_by_worker($before), requests_by_worker($after));
     for my $k (0, 1) {

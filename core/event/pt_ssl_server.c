@@ -1281,7 +1281,10 @@ pt__ssl_alpn_pick(const unsigned char *srv, size_t srv_len,
 
 
 /* Tickets: sealed with the current shared key, opened with the current
- * or the previous one (which asks OpenSSL for a fresh ticket). */
+ * or the previous one (which asks OpenSSL for a fresh ticket). A TLS 1.3
+ * resumption always gets one fresh ticket: clients use a TLS 1.3 ticket
+ * once (RFC 8446 C.4), and OpenSSL would otherwise send none, so every
+ * other connection of such a client would be a full handshake. */
 static int
 pt_ssl_ticket(SSL *ssl, unsigned char *name, unsigned char *iv,
     EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx, int enc)
@@ -1289,8 +1292,18 @@ pt_ssl_ticket(SSL *ssl, unsigned char *name, unsigned char *iv,
     int                         i, n;
     OSSL_PARAM                  params[3];
     pt_ssl_conn_t              *sc;
+    const EVP_CIPHER           *cipher;
     const pt_ssl_ticket_key_t  *keys, *key;
     static char                 digest[] = "SHA256";
+    static EVP_CIPHER          *fetched;
+
+    /* Fetched once per process: OpenSSL 3 would look the legacy
+     * EVP_aes_256_cbc() up in its provider store on every ticket. */
+    if (fetched == NULL) {
+        fetched = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    }
+
+    cipher = fetched ? fetched : EVP_aes_256_cbc();
 
     sc = SSL_get_app_data(ssl);
 
@@ -1339,12 +1352,16 @@ pt_ssl_ticket(SSL *ssl, unsigned char *name, unsigned char *iv,
     }
 
     if (enc) {
-        return EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, key->aes,
-                                  iv) ? 1 : -1;
+        return EVP_EncryptInit_ex(ectx, cipher, NULL, key->aes, iv) ? 1 : -1;
     }
 
-    if (!EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, key->aes, iv)) {
+    if (!EVP_DecryptInit_ex(ectx, cipher, NULL, key->aes, iv)) {
         return -1;
+    }
+
+    if (SSL_version(ssl) == TLS1_3_VERSION) {
+        (void) SSL_set_num_tickets(ssl, 1);
+        return 2;
     }
 
     return i == 0 ? 1 : 2;
