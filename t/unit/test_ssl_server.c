@@ -390,7 +390,7 @@ test_sessions(void)
 int
 main(void)
 {
-    tap_plan(6 + 17 + 10 + 7 + 10 + 19);
+    tap_plan(6 + 17 + 10 + 7 + 10 + 18);
 
     test_first_byte();
     test_names();
