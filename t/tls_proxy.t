@@ -63,10 +63,14 @@ routes:
 EOF
 
 sub get ($port, $path, @extra) {
+    # Failures are expected here: their reasons are not for the output.
+    open my $saved, '>&', \*STDERR or die "dup: $!";
+    open STDERR, '>', '/dev/null' or die "/dev/null: $!";
     my ($rc, $out) = curl('-i', '--cacert', "$dir/ca.pem",
                           '--resolve', "localhost:$port:127.0.0.1",
                           '--resolve', "api.example.com:$port:127.0.0.1",
                           @extra, "https://localhost:$port$path");
+    open STDERR, '>&', $saved or die "dup: $!";
     return ($rc, $rc == 0 ? parse_response($out) : undef);
 }
 
