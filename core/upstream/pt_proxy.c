@@ -8,6 +8,12 @@
  * reached the upstream, and the response is read from the upstream only
  * once the client took the previous piece. So a request costs the same
  * memory whether its body is 1 KiB or 50 GiB.
+ *
+ * On a route with `websocket: true`, a checked upgrade request asks the
+ * upstream to switch; its 101 goes to the client, and then the two
+ * connections are joined by a tunnel (pt_tunnel.h) with the same two
+ * buffers, until either side is done; the request is finalized (and
+ * logged) then.
  */
 
 #include <sys/socket.h>
@@ -17,6 +23,8 @@
 #include "pt_ssl.h"
 #include "pt_string.h"
 #include "pt_time.h"
+#include "pt_tunnel.h"
+#include "pt_websocket.h"
 
 
 #define PT_PROXY_CHUNK_ROOM   16      /* "ffffffff\r\n" before a chunk  */
@@ -27,7 +35,9 @@ enum {
     PT_PROXY_HANDSHAKE,
     PT_PROXY_SENDING,
     PT_PROXY_WAITING,
-    PT_PROXY_STREAMING
+    PT_PROXY_STREAMING,
+    PT_PROXY_SWITCHING,         /* the 101 on its way to the client     */
+    PT_PROXY_TUNNEL             /* bytes both ways (p->tunnel)          */
 };
 
 typedef struct {
@@ -48,6 +58,9 @@ typedef struct {
     uint64_t               start_usec;
     pt_event_t             deadline;    /* the route's timeout             */
 
+    pt_tunnel_t           *tunnel;      /* after a 101                     */
+    pt_tunnel_end_t        ends[2];     /* client, upstream                */
+
     unsigned               state:3;
     unsigned               reused:1;    /* uc came from keep-alive         */
     unsigned               retried:1;   /* a stale keep-alive was replaced */
@@ -63,6 +76,7 @@ typedef struct {
     unsigned               counted:1;   /* peer inflight incremented       */
     unsigned               group_counted:1;   /* upstream inflight too     */
     unsigned               no_retry:1;
+    unsigned               upgrade:1;   /* a WebSocket upgrade was asked   */
 } pt_proxy_t;
 
 
@@ -90,11 +104,18 @@ static void pt_proxy_fail(pt_proxy_t *p, unsigned status, int err,
     const char *what);
 static void pt_proxy_cleanup(void *data);
 static void pt_proxy_deadline(pt_event_t *ev);
+static int pt_proxy_websocket(pt_proxy_t *p);
+static int pt_proxy_switch(pt_proxy_t *p, pt_http_status_line_t *sl,
+    pt_http_header_t *h, size_t n);
+static void pt_proxy_switching(pt_proxy_t *p);
+static void pt_proxy_tunnel(pt_proxy_t *p);
+static void pt_proxy_tunnel_done(pt_tunnel_t *t, pt_tunnel_why_e why);
 
 
 int
 pt_proxy_handler(pt_http_request_t *r)
 {
+    int                   rc;
     char                 *mem;
     pt_proxy_t           *p;
     pt_upstream_t        *us;
@@ -119,6 +140,11 @@ pt_proxy_handler(pt_http_request_t *r)
 
     if (pt_pool_cleanup_add(r->pool, pt_proxy_cleanup, p) == NULL) {
         return PT_ERROR;
+    }
+
+    rc = pt_proxy_websocket(p);
+    if (rc != PT_OK) {
+        return rc;
     }
 
     /* The circuit breaker: beyond max_inflight, 503 at once. */
@@ -198,10 +224,48 @@ pt_proxy_build_head(pt_proxy_t *p)
     pt_str_null(&conf.scheme);
     conf.body = pt_proxy_body_framing(r);
     conf.close = (p->us->keepalive == 0);
+    conf.upgrade = p->upgrade;
 
     p->req_chunked = (conf.body == PT_PROXY_BODY_CHUNKED);
 
     return pt_proxy_request_head(r, &conf, &p->head);
+}
+
+
+/* A WebSocket upgrade on a route that allows it is checked here, before
+ * any peer is asked; elsewhere Upgrade is hop-by-hop and dropped, and the
+ * request is served as a plain one (nginx without proxy_set_header
+ * Upgrade does the same). */
+static int
+pt_proxy_websocket(pt_proxy_t *p)
+{
+    int                 rc;
+    const char         *why;
+    pt_http_request_t  *r;
+
+    r = p->r;
+
+    if (!pt_upstream_route_websocket(r->route)
+        || !pt_ws_wants_upgrade(r->headers_in.headers.elts,
+                                r->headers_in.headers.nelts))
+    {
+        return PT_OK;
+    }
+
+    why = NULL;
+    rc = pt_ws_check_request(r, &why);
+
+    if (rc == PT_OK) {
+        p->upgrade = 1;
+        return PT_OK;
+    }
+
+    if (why) {
+        pt_http_log_request(r, PT_LOG_INFO,
+                            "WebSocket upgrade refused: %s", why);
+    }
+
+    return rc;
 }
 
 
@@ -355,6 +419,11 @@ pt_proxy_upstream_write(pt_event_t *ev)
 
     uc = ev->data;
     p = uc->data;
+
+    if (p->tunnel) {
+        pt_tunnel_run(p->tunnel);
+        return;
+    }
 
     if (p->state == PT_PROXY_CONNECTING) {
         if (ev->timedout) {
@@ -569,6 +638,11 @@ pt_proxy_client_read(pt_http_request_t *r)
 
     p = pt_http_get_module_ctx(r, pt_upstream_module);
 
+    if (p && p->tunnel) {
+        pt_tunnel_run(p->tunnel);
+        return;
+    }
+
     if (p && p->uc && p->state >= PT_PROXY_SENDING && !p->req_sent
         && !p->req_body_done && p->body.pos == p->body.last)
     {
@@ -587,6 +661,11 @@ pt_proxy_client_write(pt_http_request_t *r)
 
     p = pt_http_get_module_ctx(r, pt_upstream_module);
 
+    if (p && p->tunnel) {
+        pt_tunnel_run(p->tunnel);
+        return;
+    }
+
     if (r->connection->write->timedout) {
         r->connection->write->timedout = 0;
         pt_http_log_request(r, PT_LOG_INFO,
@@ -598,6 +677,11 @@ pt_proxy_client_write(pt_http_request_t *r)
 
     if (p && p->state == PT_PROXY_STREAMING) {
         pt_proxy_stream(p);
+        return;
+    }
+
+    if (p && p->state == PT_PROXY_SWITCHING) {
+        pt_proxy_switching(p);
         return;
     }
 
@@ -617,10 +701,19 @@ pt_proxy_upstream_read(pt_event_t *ev)
     uc = ev->data;
     p = uc->data;
 
+    if (p->tunnel) {
+        pt_tunnel_run(p->tunnel);
+        return;
+    }
+
     if (ev->timedout) {
         pt_proxy_fail(p, 504, 0, "upstream timed out while reading the "
                       "response");
         return;
+    }
+
+    if (p->state == PT_PROXY_SWITCHING) {
+        return;         /* read once the 101 is with the client */
     }
 
     if (p->state == PT_PROXY_STREAMING) {
@@ -819,8 +912,12 @@ pt_proxy_process_head(pt_proxy_t *p)
 
         if (sl.status >= 100 && sl.status < 200) {
             if (sl.status == 101) {
-                pt_proxy_fail(p, 502, 0, "upstream switched protocols, "
-                              "which this route does not allow");
+                if (p->upgrade) {
+                    return pt_proxy_switch(p, &sl, hdrs, n);
+                }
+
+                pt_proxy_fail(p, 502, 0, "upstream switched protocols "
+                              "without being asked to");
                 return PT_ERROR;
             }
 
@@ -898,6 +995,196 @@ pt_proxy_process_head(pt_proxy_t *p)
     }
 
     return PT_OK;
+}
+
+
+/* The upstream accepted the upgrade: its 101 (without the hop-by-hop
+ * fields but Upgrade, with the Sec-WebSocket-* ones) goes to the client,
+ * then the tunnel starts. PT_DONE, or PT_ERROR after failing. */
+static int
+pt_proxy_switch(pt_proxy_t *p, pt_http_status_line_t *sl,
+    pt_http_header_t *h, size_t n)
+{
+    int                   rc;
+    const char           *why;
+    pt_http_request_t    *r;
+    pt_proxy_response_t   resp;
+
+    r = p->r;
+
+    /* A 101 that does not answer the client's key is not the handshake
+     * the client started; better a 502 than a tunnel to who knows what. */
+    why = pt_ws_check_response(r, h, n);
+    if (why) {
+        pt_proxy_fail(p, 502, 0, why);
+        return PT_ERROR;
+    }
+
+    rc = pt_proxy_response_head(r, sl->version, sl->status, h, n, &resp);
+
+    if (rc != PT_OK) {
+        pt_proxy_fail(p, rc == PT_ERROR ? 500 : (unsigned) rc, 0,
+                      resp.error ? resp.error : "out of memory");
+        return PT_ERROR;
+    }
+
+    if (pt_http_header_out_add(r, "Upgrade", 7, "websocket", 9) != PT_OK) {
+        pt_proxy_fail(p, 500, 0, "out of memory");
+        return PT_ERROR;
+    }
+
+    pt_upstream_peer_ok(p->us, p->peer);
+
+    r->headers_out.content_length_n = -1;
+    r->keepalive = 0;
+    p->upstream_keepalive = 0;
+    r->upstream_usec = (int64_t) (pt_monotonic_usec() - p->start_usec);
+
+    /* What came after the head is the upstream's first tunnel bytes. */
+    p->in.pos += p->scan.head_end;
+
+    /* The route's timeout is for requests; websocket_idle_timeout rules
+     * an established tunnel. */
+    pt_timer_del(p->uc->read);
+    pt_timer_del(p->uc->write);
+    pt_timer_del(&p->deadline);
+
+    rc = pt_http_send_header(r);
+
+    if (rc != PT_OK) {
+        pt_proxy_finish(p);
+        pt_http_finalize(r, rc);
+        return PT_ERROR;
+    }
+
+    p->state = PT_PROXY_SWITCHING;
+    pt_proxy_switching(p);
+
+    return PT_DONE;
+}
+
+
+/* The tunnel starts once the client has the whole 101: until then the
+ * upstream is not read, so nothing of the new protocol can overtake it. */
+static void
+pt_proxy_switching(pt_proxy_t *p)
+{
+    int                 rc;
+    pt_http_request_t  *r;
+
+    r = p->r;
+
+    rc = pt_http_flush(r);
+
+    if (rc == PT_AGAIN) {
+        return;         /* the client's write event brings us back */
+    }
+
+    if (rc == PT_ERROR) {
+        pt_proxy_finish(p);
+        pt_http_finalize(r, PT_ERROR);
+        return;
+    }
+
+    pt_proxy_tunnel(p);
+}
+
+
+static void
+pt_proxy_tunnel(pt_proxy_t *p)
+{
+    char               *mem;
+    pt_tunnel_t        *t;
+    pt_http_request_t  *r;
+
+    r = p->r;
+
+    /* An upgrade has no body, so the body buffer is free for the
+     * client's bytes. */
+    if (p->body.start == NULL) {
+        mem = pt_block_get(&pt_http_body_blocks);
+        if (mem == NULL) {
+            goto failed;
+        }
+
+        pt_buf_init(&p->body, mem, pt_http_body_blocks.size);
+
+    } else {
+        pt_buf_reset(&p->body);
+    }
+
+    t = pt_pcalloc(r->pool, sizeof(pt_tunnel_t));
+
+    if (t == NULL || pt_http_tunnel_end(r, &p->ends[0]) != PT_OK) {
+        goto failed;
+    }
+
+    pt_tunnel_conn_end(&p->ends[1], p->uc, "upstream");
+
+    t->end[0] = &p->ends[0];
+    t->end[1] = &p->ends[1];
+    t->buf[0] = &p->body;
+    t->buf[1] = &p->in;
+    t->idle_timeout = r->hmcf->websocket_idle_timeout;
+    t->done = pt_proxy_tunnel_done;
+    t->data = p;
+
+    p->tunnel = t;
+    p->state = PT_PROXY_TUNNEL;
+
+    /* May end it at once (and free p with the request). */
+    pt_tunnel_start(t);
+
+    return;
+
+failed:
+
+    pt_http_log_request(r, PT_LOG_ERR, "no memory for a WebSocket tunnel");
+    pt_proxy_finish(p);
+    r->error = 1;
+    pt_http_finalize(r, PT_ERROR);
+}
+
+
+/* Both sides are done, or one failed, or the tunnel idled out or was
+ * stopped by a drain: close the upstream, finalize (and so log) the
+ * request, which closes the client. */
+static void
+pt_proxy_tunnel_done(pt_tunnel_t *t, pt_tunnel_why_e why)
+{
+    pt_proxy_t         *p;
+    pt_http_request_t  *r;
+
+    p = t->data;
+    r = p->r;
+
+    switch (why) {
+
+    case PT_TUNNEL_IDLE:
+        pt_http_log_request(r, PT_LOG_INFO,
+                            "WebSocket tunnel closed after %lu ms without traffic",
+                            (unsigned long) t->idle_timeout);
+        break;
+
+    case PT_TUNNEL_ERROR:
+        pt_http_log_request(r, PT_LOG_INFO,
+                            "WebSocket tunnel closed: the %s connection failed",
+                            t->failed ? t->failed->name : "?");
+        break;
+
+    case PT_TUNNEL_STOPPED:
+        pt_http_log_request(r, PT_LOG_INFO,
+                            "WebSocket tunnel closed: graceful_timeout passed");
+        break;
+
+    case PT_TUNNEL_CLOSED:
+        break;
+    }
+
+    p->tunnel = NULL;
+
+    pt_proxy_finish(p);
+    pt_http_finalize(r, PT_OK);
 }
 
 
@@ -1266,6 +1553,11 @@ pt_proxy_cleanup(void *data)
     }
 
     pt_timer_del(&p->deadline);
+
+    if (p->tunnel) {
+        pt_tunnel_stop(p->tunnel);
+        p->tunnel = NULL;
+    }
 
     if (p->counted) {
         __atomic_sub_fetch(&p->peer->inflight, 1, __ATOMIC_RELAXED);
