@@ -8,6 +8,7 @@
 
 #include "pt_upstream.h"
 #include "pt_upstream_conf.h"
+#include "pt_websocket.h"
 #include "pt_ssl.h"
 #include "pt_string.h"
 #include "pt_time.h"
@@ -476,7 +477,16 @@ pt_upstream_set_websocket(pt_conf_t *cf, const pt_command_t *cmd,
     urcf = conf;
     urcf->websocket_node = node;
 
-    return pt_conf_parse_flag(cf, node, &urcf->websocket);
+    if (pt_conf_parse_flag(cf, node, &urcf->websocket) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (urcf->websocket && pt_ws_init() != PT_OK) {
+        return pt_conf_error(cf, node,
+                             "websocket: OpenSSL has no SHA-1 for the handshake");
+    }
+
+    return PT_OK;
 }
 
 

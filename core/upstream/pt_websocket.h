@@ -20,6 +20,10 @@
 #define PT_WS_ACCEPT_LEN      28      /* base64 of a SHA-1 digest        */
 
 
+/* Make the SHA-1 the accept needs ready (at config load, in the master,
+ * so the workers inherit it). PT_OK or PT_ERROR. */
+int pt_ws_init(void);
+
 /* 1 when fields[0..n) ask for a WebSocket upgrade: an Upgrade field
  * listing "websocket" and a Connection field listing "upgrade" (RFC 9110
  * 7.8: Upgrade counts only when Connection names it). */
