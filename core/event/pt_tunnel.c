@@ -18,8 +18,7 @@
 #define PT_TUNNEL_TURN   (512 * 1024)
 
 
-static pt_queue_t  pt_tunnels;
-static pt_uint_t   pt_tunnels_n;
+static pt_queue_t  pt_tunnels;      /* every live tunnel of the process */
 
 
 static void pt_tunnel_idle(pt_event_t *ev);
@@ -45,7 +44,6 @@ pt_tunnel_start(pt_tunnel_t *t)
     t->active = pt_current_msec;
 
     pt_queue_insert_tail(&pt_tunnels, &t->link);
-    pt_tunnels_n++;
 
     pt_timer_add(&t->idle, t->idle_timeout);
 
@@ -226,7 +224,6 @@ pt_tunnel_stop(pt_tunnel_t *t)
     if (t->link.next != NULL) {
         pt_queue_remove(&t->link);
         t->link.next = NULL;
-        pt_tunnels_n--;
     }
 
     pt_timer_del(&t->idle);
@@ -252,13 +249,6 @@ pt_tunnel_close_all(void)
         t = pt_queue_data(q, pt_tunnel_t, link);
         pt_tunnel_finish(t, PT_TUNNEL_STOPPED);
     }
-}
-
-
-pt_uint_t
-pt_tunnel_count(void)
-{
-    return pt_tunnels_n;
 }
 
 

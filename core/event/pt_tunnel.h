@@ -110,9 +110,6 @@ void pt_tunnel_stop(pt_tunnel_t *t);
  * draining worker whose graceful_timeout passed). */
 void pt_tunnel_close_all(void);
 
-/* Tunnels open in this process. */
-pt_uint_t pt_tunnel_count(void);
-
 
 /* An end over a connection (plain or TLS): recv and send through c->recv
  * and c->send_chain, driven by the connection's ready flags; shutdown

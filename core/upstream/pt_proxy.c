@@ -9,75 +9,20 @@
  * once the client took the previous piece. So a request costs the same
  * memory whether its body is 1 KiB or 50 GiB.
  *
- * On a route with `websocket: true`, a checked upgrade request asks the
- * upstream to switch; its 101 goes to the client, and then the two
- * connections are joined by a tunnel (pt_tunnel.h) with the same two
- * buffers, until either side is done; the request is finalized (and
- * logged) then.
+ * WebSocket upgrades and the tunnel after a 101 are in pt_proxy_ws.c.
  */
 
 #include <sys/socket.h>
 
-#include "pt_upstream.h"
+#include "pt_proxy.h"
 #include "pt_proxy_head.h"
 #include "pt_ssl.h"
 #include "pt_string.h"
 #include "pt_time.h"
-#include "pt_tunnel.h"
-#include "pt_websocket.h"
 
 
 #define PT_PROXY_CHUNK_ROOM   16      /* "ffffffff\r\n" before a chunk  */
 #define PT_PROXY_CHUNK_TAIL   8       /* "\r\n0\r\n\r\n" after it       */
-
-enum {
-    PT_PROXY_CONNECTING = 0,
-    PT_PROXY_HANDSHAKE,
-    PT_PROXY_SENDING,
-    PT_PROXY_WAITING,
-    PT_PROXY_STREAMING,
-    PT_PROXY_SWITCHING,         /* the 101 on its way to the client     */
-    PT_PROXY_TUNNEL             /* bytes both ways (p->tunnel)          */
-};
-
-typedef struct {
-    pt_http_request_t     *r;
-    pt_upstream_t         *us;
-    pt_upstream_shared_t  *peer;        /* the attempt's peer (stable)     */
-    pt_connection_t       *uc;
-    uint64_t               tried;       /* peers tried, pt_upstream bits   */
-    pt_uint_t              tries;       /* retries made                    */
-
-    pt_buf_t               head;        /* request head for the upstream   */
-    pt_buf_t               body;        /* a piece of the request body     */
-    pt_buf_t               in;          /* response bytes from upstream    */
-
-    pt_http_head_scan_t    scan;
-    pt_http_chunked_t      chunked;
-    int64_t                rest;        /* response body bytes still due   */
-    uint64_t               start_usec;
-    pt_event_t             deadline;    /* the route's timeout             */
-
-    pt_tunnel_t           *tunnel;      /* after a 101                     */
-    pt_tunnel_end_t        ends[2];     /* client, upstream                */
-
-    unsigned               state:3;
-    unsigned               reused:1;    /* uc came from keep-alive         */
-    unsigned               retried:1;   /* a stale keep-alive was replaced */
-    unsigned               req_chunked:1;
-    unsigned               req_body_done:1;  /* all of it is in `body`    */
-    unsigned               req_sent:1;       /* all of it reached upstream */
-    unsigned               body_started:1;   /* client body bytes consumed */
-    unsigned               resp_chunked:1;
-    unsigned               resp_until_close:1;
-    unsigned               resp_done:1;
-    unsigned               upstream_keepalive:1;
-    unsigned               got_response:1;
-    unsigned               counted:1;   /* peer inflight incremented       */
-    unsigned               group_counted:1;   /* upstream inflight too     */
-    unsigned               no_retry:1;
-    unsigned               upgrade:1;   /* a WebSocket upgrade was asked   */
-} pt_proxy_t;
 
 
 static int pt_proxy_build_head(pt_proxy_t *p);
@@ -99,17 +44,8 @@ static int pt_proxy_fill_body(pt_proxy_t *p);
 static void pt_proxy_read_response(pt_proxy_t *p);
 static int pt_proxy_process_head(pt_proxy_t *p);
 static void pt_proxy_stream(pt_proxy_t *p);
-static void pt_proxy_finish(pt_proxy_t *p);
-static void pt_proxy_fail(pt_proxy_t *p, unsigned status, int err,
-    const char *what);
 static void pt_proxy_cleanup(void *data);
 static void pt_proxy_deadline(pt_event_t *ev);
-static int pt_proxy_websocket(pt_proxy_t *p);
-static int pt_proxy_switch(pt_proxy_t *p, pt_http_status_line_t *sl,
-    pt_http_header_t *h, size_t n);
-static void pt_proxy_switching(pt_proxy_t *p);
-static void pt_proxy_tunnel(pt_proxy_t *p);
-static void pt_proxy_tunnel_done(pt_tunnel_t *t, pt_tunnel_why_e why);
 
 
 int
@@ -142,7 +78,7 @@ pt_proxy_handler(pt_http_request_t *r)
         return PT_ERROR;
     }
 
-    rc = pt_proxy_websocket(p);
+    rc = pt__proxy_websocket(p);
     if (rc != PT_OK) {
         return rc;
     }
@@ -232,43 +168,6 @@ pt_proxy_build_head(pt_proxy_t *p)
 }
 
 
-/* A WebSocket upgrade on a route that allows it is checked here, before
- * any peer is asked; elsewhere Upgrade is hop-by-hop and dropped, and the
- * request is served as a plain one (nginx without proxy_set_header
- * Upgrade does the same). */
-static int
-pt_proxy_websocket(pt_proxy_t *p)
-{
-    int                 rc;
-    const char         *why;
-    pt_http_request_t  *r;
-
-    r = p->r;
-
-    if (!pt_upstream_route_websocket(r->route)
-        || !pt_ws_wants_upgrade(r->headers_in.headers.elts,
-                                r->headers_in.headers.nelts))
-    {
-        return PT_OK;
-    }
-
-    why = NULL;
-    rc = pt_ws_check_request(r, &why);
-
-    if (rc == PT_OK) {
-        p->upgrade = 1;
-        return PT_OK;
-    }
-
-    if (why) {
-        pt_http_log_request(r, PT_LOG_INFO,
-                            "WebSocket upgrade refused: %s", why);
-    }
-
-    return rc;
-}
-
-
 /* 503 with Retry-After: no peer can take the request now. */
 static int
 pt_proxy_unavailable(pt_http_request_t *r)
@@ -323,7 +222,7 @@ pt_proxy_connect(pt_proxy_t *p)
 
     peer = pt_upstream_peer_of(p->us, p->peer);
     if (peer == NULL) {
-        pt_proxy_fail(p, 502, 0, "the peer left the upstream");
+        pt__proxy_fail(p, 502, 0, "the peer left the upstream");
         return;
     }
 
@@ -338,7 +237,7 @@ pt_proxy_connect(pt_proxy_t *p)
         rc = pt_upstream_connect(peer, &uc);
 
         if (rc == PT_ERROR) {
-            pt_proxy_fail(p, 502, errno, "connect() failed");
+            pt__proxy_fail(p, 502, errno, "connect() failed");
             return;
         }
 
@@ -347,7 +246,7 @@ pt_proxy_connect(pt_proxy_t *p)
                                     peer->ssl_session) != PT_OK)
         {
             p->uc = uc;
-            pt_proxy_fail(p, 502, 0, pt_ssl_error(uc));
+            pt__proxy_fail(p, 502, 0, pt_ssl_error(uc));
             return;
         }
     }
@@ -386,7 +285,7 @@ pt_proxy_handshake(pt_proxy_t *p)
     uc = p->uc;
 
     if (uc->read->timedout || uc->write->timedout) {
-        pt_proxy_fail(p, 504, 0, "upstream timed out in the TLS handshake");
+        pt__proxy_fail(p, 504, 0, "upstream timed out in the TLS handshake");
         return;
     }
 
@@ -397,7 +296,7 @@ pt_proxy_handshake(pt_proxy_t *p)
     }
 
     if (rc != PT_OK) {
-        pt_proxy_fail(p, 502, 0, pt_ssl_error(uc));
+        pt__proxy_fail(p, 502, 0, pt_ssl_error(uc));
         return;
     }
 
@@ -427,7 +326,7 @@ pt_proxy_upstream_write(pt_event_t *ev)
 
     if (p->state == PT_PROXY_CONNECTING) {
         if (ev->timedout) {
-            pt_proxy_fail(p, 504, 0, "upstream timed out while connecting");
+            pt__proxy_fail(p, 504, 0, "upstream timed out while connecting");
             return;
         }
 
@@ -439,7 +338,7 @@ pt_proxy_upstream_write(pt_event_t *ev)
         }
 
         if (err) {
-            pt_proxy_fail(p, 502, err, "connect() failed");
+            pt__proxy_fail(p, 502, err, "connect() failed");
             return;
         }
 
@@ -464,7 +363,7 @@ pt_proxy_upstream_write(pt_event_t *ev)
      * its answer while it still reads the body. */
     if (!p->req_sent) {
         if (ev->timedout) {
-            pt_proxy_fail(p, 504, 0, "upstream timed out while sending the "
+            pt__proxy_fail(p, 504, 0, "upstream timed out while sending the "
                           "request");
             return;
         }
@@ -498,7 +397,7 @@ pt_proxy_send(pt_proxy_t *p)
             }
 
             if (rc != PT_OK) {
-                pt_proxy_fail(p, rc == PT_ERROR ? 499 : (unsigned) rc, 0,
+                pt__proxy_fail(p, rc == PT_ERROR ? 499 : (unsigned) rc, 0,
                               NULL);
                 return;
             }
@@ -530,7 +429,7 @@ pt_proxy_send(pt_proxy_t *p)
                 return;
             }
 
-            pt_proxy_fail(p, 502, errno, "send() to upstream failed");
+            pt__proxy_fail(p, 502, errno, "send() to upstream failed");
             return;
         }
 
@@ -681,7 +580,7 @@ pt_proxy_client_write(pt_http_request_t *r)
     }
 
     if (p && p->state == PT_PROXY_SWITCHING) {
-        pt_proxy_switching(p);
+        pt__proxy_switching(p);
         return;
     }
 
@@ -707,7 +606,7 @@ pt_proxy_upstream_read(pt_event_t *ev)
     }
 
     if (ev->timedout) {
-        pt_proxy_fail(p, 504, 0, "upstream timed out while reading the "
+        pt__proxy_fail(p, 504, 0, "upstream timed out while reading the "
                       "response");
         return;
     }
@@ -810,7 +709,7 @@ pt_proxy_read_response(pt_proxy_t *p)
 
     for ( ;; ) {
         if (p->in.last == p->in.end) {
-            pt_proxy_fail(p, 502, 0, "upstream sent too big a header");
+            pt__proxy_fail(p, 502, 0, "upstream sent too big a header");
             return;
         }
 
@@ -829,7 +728,7 @@ pt_proxy_read_response(pt_proxy_t *p)
                 return;
             }
 
-            pt_proxy_fail(p, 502, n ? errno : 0, n ? "recv() from upstream "
+            pt__proxy_fail(p, 502, n ? errno : 0, n ? "recv() from upstream "
                           "failed" : "upstream closed the connection before "
                           "responding");
             return;
@@ -906,17 +805,17 @@ pt_proxy_process_head(pt_proxy_t *p)
         if (pt_http_parse_response_head(p->in.pos, &p->scan, &sl, hdrs, &n)
             != PT_OK)
         {
-            pt_proxy_fail(p, 502, 0, "upstream sent an invalid response");
+            pt__proxy_fail(p, 502, 0, "upstream sent an invalid response");
             return PT_ERROR;
         }
 
         if (sl.status >= 100 && sl.status < 200) {
             if (sl.status == 101) {
                 if (p->upgrade) {
-                    return pt_proxy_switch(p, &sl, hdrs, n);
+                    return pt__proxy_switch(p, &sl, hdrs, n);
                 }
 
-                pt_proxy_fail(p, 502, 0, "upstream switched protocols "
+                pt__proxy_fail(p, 502, 0, "upstream switched protocols "
                               "without being asked to");
                 return PT_ERROR;
             }
@@ -926,7 +825,7 @@ pt_proxy_process_head(pt_proxy_t *p)
             if (pt_proxy_interim_passes(r, sl.status)
                 && pt_proxy_interim(p, &sl, hdrs, n) != PT_OK)
             {
-                pt_proxy_fail(p, 500, 0, "out of memory");
+                pt__proxy_fail(p, 500, 0, "out of memory");
                 return PT_ERROR;
             }
 
@@ -955,7 +854,7 @@ pt_proxy_process_head(pt_proxy_t *p)
     rc = pt_proxy_response_head(r, sl.version, sl.status, hdrs, n, &resp);
 
     if (rc != PT_OK) {
-        pt_proxy_fail(p, rc == PT_ERROR ? 500 : (unsigned) rc, 0,
+        pt__proxy_fail(p, rc == PT_ERROR ? 500 : (unsigned) rc, 0,
                       resp.error ? resp.error : "out of memory");
         return PT_ERROR;
     }
@@ -989,202 +888,12 @@ pt_proxy_process_head(pt_proxy_t *p)
 
     if (rc != PT_OK) {
         p->upstream_keepalive = 0;
-        pt_proxy_finish(p);
+        pt__proxy_finish(p);
         pt_http_finalize(r, rc);
         return PT_ERROR;
     }
 
     return PT_OK;
-}
-
-
-/* The upstream accepted the upgrade: its 101 (without the hop-by-hop
- * fields but Upgrade, with the Sec-WebSocket-* ones) goes to the client,
- * then the tunnel starts. PT_DONE, or PT_ERROR after failing. */
-static int
-pt_proxy_switch(pt_proxy_t *p, pt_http_status_line_t *sl,
-    pt_http_header_t *h, size_t n)
-{
-    int                   rc;
-    const char           *why;
-    pt_http_request_t    *r;
-    pt_proxy_response_t   resp;
-
-    r = p->r;
-
-    /* A 101 that does not answer the client's key is not the handshake
-     * the client started; better a 502 than a tunnel to who knows what. */
-    why = pt_ws_check_response(r, h, n);
-    if (why) {
-        pt_proxy_fail(p, 502, 0, why);
-        return PT_ERROR;
-    }
-
-    rc = pt_proxy_response_head(r, sl->version, sl->status, h, n, &resp);
-
-    if (rc != PT_OK) {
-        pt_proxy_fail(p, rc == PT_ERROR ? 500 : (unsigned) rc, 0,
-                      resp.error ? resp.error : "out of memory");
-        return PT_ERROR;
-    }
-
-    if (pt_http_header_out_add(r, "Upgrade", 7, "websocket", 9) != PT_OK) {
-        pt_proxy_fail(p, 500, 0, "out of memory");
-        return PT_ERROR;
-    }
-
-    pt_upstream_peer_ok(p->us, p->peer);
-
-    r->headers_out.content_length_n = -1;
-    r->keepalive = 0;
-    p->upstream_keepalive = 0;
-    r->upstream_usec = (int64_t) (pt_monotonic_usec() - p->start_usec);
-
-    /* What came after the head is the upstream's first tunnel bytes. */
-    p->in.pos += p->scan.head_end;
-
-    /* The route's timeout is for requests; websocket_idle_timeout rules
-     * an established tunnel. */
-    pt_timer_del(p->uc->read);
-    pt_timer_del(p->uc->write);
-    pt_timer_del(&p->deadline);
-
-    rc = pt_http_send_header(r);
-
-    if (rc != PT_OK) {
-        pt_proxy_finish(p);
-        pt_http_finalize(r, rc);
-        return PT_ERROR;
-    }
-
-    p->state = PT_PROXY_SWITCHING;
-    pt_proxy_switching(p);
-
-    return PT_DONE;
-}
-
-
-/* The tunnel starts once the client has the whole 101: until then the
- * upstream is not read, so nothing of the new protocol can overtake it. */
-static void
-pt_proxy_switching(pt_proxy_t *p)
-{
-    int                 rc;
-    pt_http_request_t  *r;
-
-    r = p->r;
-
-    rc = pt_http_flush(r);
-
-    if (rc == PT_AGAIN) {
-        return;         /* the client's write event brings us back */
-    }
-
-    if (rc == PT_ERROR) {
-        pt_proxy_finish(p);
-        pt_http_finalize(r, PT_ERROR);
-        return;
-    }
-
-    pt_proxy_tunnel(p);
-}
-
-
-static void
-pt_proxy_tunnel(pt_proxy_t *p)
-{
-    char               *mem;
-    pt_tunnel_t        *t;
-    pt_http_request_t  *r;
-
-    r = p->r;
-
-    /* An upgrade has no body, so the body buffer is free for the
-     * client's bytes. */
-    if (p->body.start == NULL) {
-        mem = pt_block_get(&pt_http_body_blocks);
-        if (mem == NULL) {
-            goto failed;
-        }
-
-        pt_buf_init(&p->body, mem, pt_http_body_blocks.size);
-
-    } else {
-        pt_buf_reset(&p->body);
-    }
-
-    t = pt_pcalloc(r->pool, sizeof(pt_tunnel_t));
-
-    if (t == NULL || pt_http_tunnel_end(r, &p->ends[0]) != PT_OK) {
-        goto failed;
-    }
-
-    pt_tunnel_conn_end(&p->ends[1], p->uc, "upstream");
-
-    t->end[0] = &p->ends[0];
-    t->end[1] = &p->ends[1];
-    t->buf[0] = &p->body;
-    t->buf[1] = &p->in;
-    t->idle_timeout = r->hmcf->websocket_idle_timeout;
-    t->done = pt_proxy_tunnel_done;
-    t->data = p;
-
-    p->tunnel = t;
-    p->state = PT_PROXY_TUNNEL;
-
-    /* May end it at once (and free p with the request). */
-    pt_tunnel_start(t);
-
-    return;
-
-failed:
-
-    pt_http_log_request(r, PT_LOG_ERR, "no memory for a WebSocket tunnel");
-    pt_proxy_finish(p);
-    r->error = 1;
-    pt_http_finalize(r, PT_ERROR);
-}
-
-
-/* Both sides are done, or one failed, or the tunnel idled out or was
- * stopped by a drain: close the upstream, finalize (and so log) the
- * request, which closes the client. */
-static void
-pt_proxy_tunnel_done(pt_tunnel_t *t, pt_tunnel_why_e why)
-{
-    pt_proxy_t         *p;
-    pt_http_request_t  *r;
-
-    p = t->data;
-    r = p->r;
-
-    switch (why) {
-
-    case PT_TUNNEL_IDLE:
-        pt_http_log_request(r, PT_LOG_INFO,
-                            "WebSocket tunnel closed after %lu ms without traffic",
-                            (unsigned long) t->idle_timeout);
-        break;
-
-    case PT_TUNNEL_ERROR:
-        pt_http_log_request(r, PT_LOG_INFO,
-                            "WebSocket tunnel closed: the %s connection failed",
-                            t->failed ? t->failed->name : "?");
-        break;
-
-    case PT_TUNNEL_STOPPED:
-        pt_http_log_request(r, PT_LOG_INFO,
-                            "WebSocket tunnel closed: graceful_timeout passed");
-        break;
-
-    case PT_TUNNEL_CLOSED:
-        break;
-    }
-
-    p->tunnel = NULL;
-
-    pt_proxy_finish(p);
-    pt_http_finalize(r, PT_OK);
 }
 
 
@@ -1292,7 +1001,7 @@ pt_proxy_stream(pt_proxy_t *p)
             out = NULL;
 
             if (pt_proxy_take_body(p, &out) != PT_OK) {
-                pt_proxy_fail(p, 502, 0, "upstream sent an invalid body");
+                pt__proxy_fail(p, 502, 0, "upstream sent an invalid body");
                 return;
             }
 
@@ -1308,7 +1017,7 @@ pt_proxy_stream(pt_proxy_t *p)
 
         if (rc == PT_ERROR) {
             p->upstream_keepalive = 0;
-            pt_proxy_finish(p);
+            pt__proxy_finish(p);
             pt_http_finalize(r, PT_ERROR);
             return;
         }
@@ -1318,7 +1027,7 @@ pt_proxy_stream(pt_proxy_t *p)
         }
 
         if (p->resp_done) {
-            pt_proxy_finish(p);
+            pt__proxy_finish(p);
             pt_http_finalize(r, PT_OK);
             return;
         }
@@ -1349,7 +1058,7 @@ pt_proxy_stream(pt_proxy_t *p)
         }
 
         if (n <= 0) {
-            pt_proxy_fail(p, 502, n ? errno : 0, "upstream closed the "
+            pt__proxy_fail(p, 502, n ? errno : 0, "upstream closed the "
                           "connection in the middle of the response");
             return;
         }
@@ -1392,8 +1101,8 @@ pt_proxy_keep_session(pt_proxy_t *p)
 
 
 /* Give the upstream connection back (or close it) and note the timing. */
-static void
-pt_proxy_finish(pt_proxy_t *p)
+void
+pt__proxy_finish(pt_proxy_t *p)
 {
     int  reusable;
 
@@ -1479,8 +1188,8 @@ pt_proxy_retry(pt_proxy_t *p)
 }
 
 
-static void
-pt_proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
+void
+pt__proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
 {
     pt_http_request_t  *r;
 
@@ -1510,7 +1219,7 @@ pt_proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
     }
 
     p->upstream_keepalive = 0;
-    pt_proxy_finish(p);
+    pt__proxy_finish(p);
 
     if (r->header_sent && r->connection->sent == r->bytes_sent_start) {
         /* The head was only queued: the client has seen nothing, so it
@@ -1536,7 +1245,7 @@ pt_proxy_deadline(pt_event_t *ev)
     p = ev->data;
     p->no_retry = 1;        /* the whole request's time is up */
 
-    pt_proxy_fail(p, 504, 0, "route timeout reached");
+    pt__proxy_fail(p, 504, 0, "route timeout reached");
 }
 
 
