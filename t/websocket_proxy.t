@@ -26,10 +26,11 @@ if (my $why = ws_missing()) {
     plan skip_all => $why;
 }
 
-my $t = Test::Portico->new()->plan(53);
+my $t = Test::Portico->new()->plan(58);
 my $up = Test::Portico::WebSocket->upstream(dir => $t->testdir);
 my $b1 = $t->backend(id => 'b1');
 
+my $dir = $t->testdir;
 my $GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 my $KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
@@ -49,6 +50,18 @@ my $raw = $t->backend(id => 'raw', lifetime => 40, handler => sub ($c, $n) {
     my $head = $1;
     my ($path) = $head =~ m{\A\S+ (\S+)};
     my ($key) = $head =~ /^Sec-WebSocket-Key:[ \t]*(\S+)/mi;
+    if ($path =~ /slow/) {
+        # No answer (but a note that the request is here): wait for the
+        # gateway to give up on us.
+        if (open my $note, '>', "$dir/slow-arrived") {
+            close $note;
+        }
+        1 while IO::Select->new($c)->can_read(30) && sysread($c, $in, 4096);
+        if (open my $note, '>', "$dir/slow-closed") {
+            close $note;
+        }
+        return;
+    }
     my $accept = accept_of($key // '');
     $accept = 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=' if $path =~ /badaccept/;
     syswrite($c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -76,6 +89,7 @@ routes:
     upstream: ws
     websocket: true
     rewrite: { strip_prefix: /ws }
+    response_headers: { set: { X-Route: ws } }
   - { name: plain, match: { path: /plain/ }, upstream: plain }
   - { name: raw-ws, match: { path: /raw-ws/ }, upstream: raw,
       websocket: true }
@@ -140,6 +154,7 @@ like($h101{'sec-websocket-extensions'} // '', qr/^permessage-deflate/,
 is_deeply($res->{extensions}, ['PerMessageDeflate'],
           'the extension was negotiated end to end');
 is($h101{'x-request-id'}, 'ws-echo-1', '101: our X-Request-ID');
+is($h101{'x-route'}, 'ws', '101: the route\'s response header edits');
 
 # What the upstream was sent.
 my ($open) = events_of('/echo', 'open');
@@ -269,6 +284,30 @@ like($text, qr{\r\n\r\ngot:early bytes\z},
      'bytes sent with the head reached the upstream, and its answer '
      . 'after the client\'s FIN came back');
 ok($eof, 'then the connection closed');
+
+
+# A client that half-closes before the 101: gone (499), like any client
+# that closes while its request is in flight.
+$s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                           Proto => 'tcp', Timeout => 5)
+    or die "connect: $!";
+syswrite($s, upgrade_request('/raw-ws/slow')
+             =~ s/\r\n\r\n\z/\r\nX-Request-ID: ws-gone-1\r\n\r\n/r);
+ok(wait_until(sub { -e "$dir/slow-arrived" }),
+   'the upgrade reached the upstream, which does not answer');
+shutdown($s, SHUT_WR);
+$text = '';
+$deadline = time + 10;
+while (time < $deadline && IO::Select->new($s)->can_read($deadline - time)) {
+    last unless sysread($s, $text, 65536, length $text);
+}
+close $s;
+is($text, '', 'a client that half-closes before the 101 gets nothing');
+ok(wait_until(sub { my @l = access_lines('ws-gone-1');
+                    @l && $l[0]{status} == 499 }),
+   'and is logged with 499');
+ok(wait_until(sub { -e "$dir/slow-closed" }),
+   'the upstream connection was closed');
 
 
 # ---- one access-log line per tunnel -----------------------------------------
