@@ -1,5 +1,6 @@
-# Back-pressure through a WebSocket tunnel: the upstream sends 64 MiB
-# while the client reads nothing. The upstream is held back (it cannot
+# Memory of WebSocket tunnels: quiet ones hold no buffer, and under
+# back-pressure (the upstream sends 64 MiB while the client reads
+# nothing) a tunnel holds at most its two. The upstream is held back (it cannot
 # get everything out), the worker's memory stays bounded (its peak,
 # VmHWM, grows by a small amount, not by what was sent), and once the
 # client reads, every byte arrives in order.
@@ -20,7 +21,7 @@ if (my $why = ws_missing()) {
     plan skip_all => $why;
 }
 
-my $t = Test::Portico->new()->plan(8);
+my $t = Test::Portico->new()->plan(11);
 my $up = Test::Portico::WebSocket->upstream(dir => $t->testdir);
 
 my $wsport = $up->port;
@@ -154,3 +155,25 @@ SKIP: {
         if $t->sanitized;
     cmp_ok($peak, '<', 14 * 1024, 'the worker stayed under 14 MiB resident');
 }
+
+
+# Quiet tunnels cost little: each of them first carries a 64 KiB message
+# each way (which fills a buffer in both directions), then goes quiet;
+# its buffers are back in the worker's cache by then, so what it holds
+# is its request and connection state.
+my $N = 200;
+my $closes = grep { $_->{event} eq 'close' } $up->events;
+my $quiet_before = proc_kib($worker, 'VmRSS');
+my $many = ws_client_start('many', "ws://127.0.0.1:$port/echo", '--count', $N,
+                           '--size', 65536, '--no-compression',
+                           '--wait', 60);
+my $st = $many->next_json(60) // {};
+is($st->{echoed}, $N, "$N tunnels each carried a 64 KiB message");
+my $per = (proc_kib($worker, 'VmRSS') - $quiet_before) / $N;
+cmp_ok($per, '<', 16,
+       sprintf('then each quiet one holds under 16 KiB of the worker '
+               . '(%.1f KiB)', $per));
+$many->finish(0);
+ok(wait_until(sub { scalar(grep { $_->{event} eq 'close' } $up->events)
+                    >= $closes + $N }, 20),
+   'and they all end when the client goes away');

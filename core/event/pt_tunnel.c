@@ -4,7 +4,9 @@
  *
  * A buffer is only refilled once it is empty, never compacted: a TLS
  * write that must be retried keeps its bytes where they were, and a
- * full buffer is the signal that the destination is slow.
+ * full buffer is the signal that the destination is slow. An empty one
+ * goes back to the block cache at once (a free-list push; the next read
+ * pops one again).
  */
 
 #include <sys/socket.h>
@@ -59,13 +61,14 @@ static ssize_t
 pt_tunnel_step(pt_tunnel_t *t, int i)
 {
     int               rc;
+    char             *mem;
     ssize_t           n, moved;
     pt_buf_t         *b;
     pt_tunnel_end_t  *from, *to;
 
     from = t->end[i];
     to = t->end[1 - i];
-    b = t->buf[i];
+    b = &t->buf[i];
     moved = 0;
 
     if (b->pos < b->last) {
@@ -83,8 +86,19 @@ pt_tunnel_step(pt_tunnel_t *t, int i)
         }
     }
 
-    if (b->pos == b->last) {
-        pt_buf_reset(b);
+    if (!from->eof && b->pos == b->last) {
+        if (b->start == NULL) {
+            mem = pt_block_get(t->cache);
+            if (mem == NULL) {
+                t->failed = NULL;
+                return PT_ERROR;
+            }
+
+            pt_buf_init(b, mem, t->cache->size);
+
+        } else {
+            pt_buf_reset(b);
+        }
     }
 
     if (!from->eof && b->last < b->end) {
@@ -104,6 +118,11 @@ pt_tunnel_step(pt_tunnel_t *t, int i)
             from->eof = 1;
             moved = 1;
         }
+    }
+
+    if (b->start && b->pos == b->last) {
+        pt_block_put(t->cache, b->start);
+        memset(b, 0, sizeof(pt_buf_t));
     }
 
     if (from->eof && b->pos == b->last && !to->shut) {
@@ -157,8 +176,8 @@ pt_tunnel_run(pt_tunnel_t *t)
     t->running = 0;
 
     if (t->end[0]->eof && t->end[1]->eof
-        && t->buf[0]->pos == t->buf[0]->last
-        && t->buf[1]->pos == t->buf[1]->last)
+        && t->buf[0].pos == t->buf[0].last
+        && t->buf[1].pos == t->buf[1].last)
     {
         pt_tunnel_finish(t, PT_TUNNEL_CLOSED);
         return;
@@ -221,6 +240,15 @@ pt_tunnel_finish(pt_tunnel_t *t, pt_tunnel_why_e why)
 void
 pt_tunnel_stop(pt_tunnel_t *t)
 {
+    int  i;
+
+    for (i = 0; i < 2; i++) {
+        if (t->buf[i].start) {
+            pt_block_put(t->cache, t->buf[i].start);
+            memset(&t->buf[i], 0, sizeof(pt_buf_t));
+        }
+    }
+
     if (t->link.next != NULL) {
         pt_queue_remove(&t->link);
         t->link.next = NULL;

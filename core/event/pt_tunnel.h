@@ -9,10 +9,12 @@
  * extended CONNECT (its recv reads the stream's DATA, its send queues
  * DATA within the flow-control window, its shutdown ends the stream).
  *
- * Back-pressure: one fixed buffer per direction, given by the owner. A
- * direction reads from its source only while its buffer has room, and
- * the buffer only empties as fast as the destination accepts, so a side
- * that stops reading stops the other side's reads, whatever it sends.
+ * Back-pressure: at most one buffer per direction, a block of the owner's
+ * block cache. A direction reads from its source only while its buffer
+ * has room, and the buffer only empties as fast as the destination
+ * accepts, so a side that stops reading stops the other side's reads,
+ * whatever it sends. A buffer goes back to the cache as soon as it is
+ * empty: an idle tunnel holds none, so many quiet WebSockets cost little.
  *
  * Half-close: when a source ends (FIN, END_STREAM), what is buffered is
  * delivered and the end is passed on (shutdown); the tunnel is done when
@@ -75,15 +77,20 @@ typedef enum {
 struct pt_tunnel_s {
     /* Set by the owner before pt_tunnel_start(). */
     pt_tunnel_end_t  *end[2];
-    pt_buf_t         *buf[2];       /* buf[i]: read from end[i], for the
-                                       other; may hold bytes already    */
+    pt_block_cache_t *cache;        /* where buffers come from           */
+    pt_buf_t          buf[2];       /* buf[i]: read from end[i], for the
+                                       other; a block of cache while it
+                                       holds bytes (the owner may hand
+                                       one over with bytes in it), else
+                                       all NULL                          */
     pt_msec_t         idle_timeout;
     void            (*done)(pt_tunnel_t *t, pt_tunnel_why_e why);
     void             *data;
 
     /* Read-only for the owner. */
     uint64_t          bytes[2];     /* bytes delivered to end[i]         */
-    pt_tunnel_end_t  *failed;       /* the end that failed (ERROR)       */
+    pt_tunnel_end_t  *failed;       /* the end that failed (ERROR), NULL
+                                       when a buffer could not be had    */
 
     /* Internal. */
     pt_msec_t         active;       /* when a byte last moved            */
@@ -95,7 +102,8 @@ struct pt_tunnel_s {
 };
 
 
-/* Start moving bytes (t->end, t->buf, idle_timeout and done set). */
+/* Start moving bytes (end, cache, idle_timeout and done set; buf
+ * zeroed or handed over). */
 void pt_tunnel_start(pt_tunnel_t *t);
 
 /* An end may have become readable or writable: move what can be moved.
@@ -103,7 +111,7 @@ void pt_tunnel_start(pt_tunnel_t *t);
 void pt_tunnel_run(pt_tunnel_t *t);
 
 /* Forget the tunnel without calling done (its owner is going away):
- * timers and posted events are cancelled. */
+ * timers and posted events are cancelled, buffers go back to the cache. */
 void pt_tunnel_stop(pt_tunnel_t *t);
 
 /* End every live tunnel of the process with PT_TUNNEL_STOPPED (a

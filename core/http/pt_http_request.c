@@ -1329,6 +1329,11 @@ pt_http_tunnel_recv(pt_tunnel_end_t *e, char *buf, size_t size)
         n = pt_min(size, pt_buf_size(b));
         memcpy(buf, b->pos, n);
         b->pos += n;
+
+        if (b->pos == b->last) {
+            pt_http_put_head_buffer(c);
+        }
+
         return (ssize_t) n;
     }
 
@@ -1350,6 +1355,11 @@ pt_http_tunnel_end(pt_http_request_t *r, pt_tunnel_end_t *e)
     r->keepalive = 0;
     pt_timer_del(c->read);
     pt_timer_del(c->write);
+
+    /* A tunnel holds no head buffer once its bytes are passed on. */
+    if (r->hc->buf && r->hc->buf->pos == r->hc->buf->last) {
+        pt_http_put_head_buffer(c);
+    }
 
     pt_tunnel_conn_end(e, c, "client");
     e->recv = pt_http_tunnel_recv;

@@ -148,56 +148,41 @@ pt__proxy_switching(pt_proxy_t *p)
 static void
 pt_proxy_tunnel(pt_proxy_t *p)
 {
-    char               *mem;
     pt_tunnel_t        *t;
     pt_http_request_t  *r;
 
     r = p->r;
 
-    /* An upgrade has no body, so the body buffer is free for the
-     * client's bytes. */
-    if (p->body.start == NULL) {
-        mem = pt_block_get(&pt_http_body_blocks);
-        if (mem == NULL) {
-            goto failed;
-        }
-
-        pt_buf_init(&p->body, mem, pt_http_body_blocks.size);
-
-    } else {
-        pt_buf_reset(&p->body);
-    }
-
     t = pt_pcalloc(r->pool, sizeof(pt_tunnel_t));
 
     if (t == NULL || pt_http_tunnel_end(r, &p->ends[0]) != PT_OK) {
-        goto failed;
+        pt_http_log_request(r, PT_LOG_ERR,
+                            "no memory for a WebSocket tunnel");
+        pt__proxy_finish(p);
+        r->error = 1;
+        pt_http_finalize(r, PT_ERROR);
+        return;
     }
 
     pt_tunnel_conn_end(&p->ends[1], p->uc, "upstream");
 
     t->end[0] = &p->ends[0];
     t->end[1] = &p->ends[1];
-    t->buf[0] = &p->body;
-    t->buf[1] = &p->in;
+    t->cache = &pt_http_body_blocks;
     t->idle_timeout = r->hmcf->websocket_idle_timeout;
     t->done = pt_proxy_tunnel_done;
     t->data = p;
+
+    /* The response buffer, with whatever came after the 101's head,
+     * becomes the tunnel's (it gives it back to the cache when empty). */
+    t->buf[1] = p->in;
+    memset(&p->in, 0, sizeof(pt_buf_t));
 
     p->tunnel = t;
     p->state = PT_PROXY_TUNNEL;
 
     /* May end it at once (and free p with the request). */
     pt_tunnel_start(t);
-
-    return;
-
-failed:
-
-    pt_http_log_request(r, PT_LOG_ERR, "no memory for a WebSocket tunnel");
-    pt__proxy_finish(p);
-    r->error = 1;
-    pt_http_finalize(r, PT_ERROR);
 }
 
 
@@ -222,9 +207,15 @@ pt_proxy_tunnel_done(pt_tunnel_t *t, pt_tunnel_why_e why)
         break;
 
     case PT_TUNNEL_ERROR:
+        if (t->failed == NULL) {
+            pt_http_log_request(r, PT_LOG_ERR,
+                                "WebSocket tunnel closed: no memory for a buffer");
+            break;
+        }
+
         pt_http_log_request(r, PT_LOG_INFO,
                             "WebSocket tunnel closed: the %s connection failed",
-                            t->failed ? t->failed->name : "?");
+                            t->failed->name);
         break;
 
     case PT_TUNNEL_STOPPED:

@@ -19,6 +19,9 @@
 #   hold     prints {"open": time}, then a message every 0.2 s until the
 #            connection closes (--wait bounds it); reports each echo's
 #            time and when it closed
+#   many     opens --count connections, sends a message of --size bytes
+#            on each and reads its echo, prints {"open": count, "echoed":
+#            n}, then holds them all (--wait seconds, or until killed)
 
 import argparse
 import asyncio
@@ -148,6 +151,24 @@ async def hold(args):
                 "close_code": ws.close_code, "open_at_end": ws.open}
 
 
+async def many(args):
+    conns = []
+    echoed = 0
+    for i in range(args.count):
+        conns.append(await connect(args))
+    msg = b"m" * args.size
+    for ws in conns:
+        await ws.send(msg)
+    for ws in conns:
+        if await asyncio.wait_for(ws.recv(), 10) == msg:
+            echoed += 1
+    out({"open": len(conns), "echoed": echoed})
+    await asyncio.sleep(args.wait)
+    for ws in conns:
+        await ws.close()
+    return {"closed": len(conns)}
+
+
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario")
@@ -158,10 +179,12 @@ async def main():
     ap.add_argument("--wait", type=float, default=10)
     ap.add_argument("--every", type=float, default=0.5)
     ap.add_argument("--for", dest="for_", type=float, default=3)
+    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--size", type=int, default=65536)
     args = ap.parse_args()
 
     fn = {"echo": echo, "closed": closed, "idle": idle, "busy": busy,
-          "hold": hold}[args.scenario]
+          "hold": hold, "many": many}[args.scenario]
     try:
         res = await fn(args)
     except websockets.InvalidStatusCode as e:
