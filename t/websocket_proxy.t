@@ -26,8 +26,11 @@ if (my $why = ws_missing()) {
     plan skip_all => $why;
 }
 
-my $t = Test::Portico->new()->plan(58);
+my $t = Test::Portico->new()->plan(61);
 my $up = Test::Portico::WebSocket->upstream(dir => $t->testdir);
+my %tls = tls_files($t->testdir);
+my $wss = Test::Portico::WebSocket->upstream(dir => $t->testdir,
+                                             name => 'wss', tls => \%tls);
 my $b1 = $t->backend(id => 'b1');
 
 my $dir = $t->testdir;
@@ -76,6 +79,7 @@ my $raw = $t->backend(id => 'raw', lifetime => 40, handler => sub ($c, $n) {
 });
 
 my $wsport = $up->port;
+my $wssport = $wss->port;
 $t->write_config(<<"EOF")->run();
 listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
 access_log: { path: access.log, format: json }
@@ -83,6 +87,9 @@ upstreams:
   ws: { targets: [ "127.0.0.1:$wsport" ] }
   plain: { targets: [ "127.0.0.1:%%PORT_B1%%" ] }
   raw: { targets: [ "127.0.0.1:%%PORT_RAW%%" ] }
+  wss:
+    targets: [ "127.0.0.1:$wssport" ]
+    tls: { ca: $tls{ca}, server_name: localhost }
 routes:
   - name: ws
     match: { path: /ws/ }
@@ -91,6 +98,8 @@ routes:
     rewrite: { strip_prefix: /ws }
     response_headers: { set: { X-Route: ws } }
   - { name: plain, match: { path: /plain/ }, upstream: plain }
+  - { name: wss, match: { path: /wss/ }, upstream: wss, websocket: true,
+      rewrite: { strip_prefix: /wss } }
   - { name: raw-ws, match: { path: /raw-ws/ }, upstream: raw,
       websocket: true }
   - { name: raw, match: { path: /raw/ }, upstream: raw }
@@ -171,6 +180,20 @@ is($sent{'x-forwarded-for'}, '127.0.0.1', 'and X-Forwarded-For');
 $res = ws_client('closed', "$base/ws/close?code=4002&reason=server%20bye");
 is($res->{close_code}, 4002, 'the upstream\'s close code reached the client');
 is($res->{close_reason}, 'server bye', 'and its reason');
+
+
+# ---- a TLS upstream ---------------------------------------------------------
+
+$res = ws_client('echo', "$base/wss/echo", '--request-id', 'wss-echo-1');
+ok($res->{text_ok} && $res->{binary_ok} && $res->{pong},
+   'TLS upstream: text, 1 MiB binary and ping through the tunnel')
+    or diag explain $res;
+is($res->{close_code}, 4001, 'TLS upstream: the close handshake completed');
+my ($wclosed) = wait_until(sub {
+    (grep { $_->{event} eq 'close' && $_->{path} eq '/echo' } $wss->events)[0]
+});
+is($wclosed && $wclosed->{reason}, 'bye',
+   'TLS upstream: it got the client\'s close reason');
 
 
 # ---- an upstream that refuses ---------------------------------------------

@@ -3,9 +3,10 @@
 # websockets 10.4, Debian's interpreter: /usr/bin/python3).
 #
 #   /usr/bin/python3 t/lib/ws_upstream.py --log FILE [--port N]
+#                                         [--cert PEM --key PEM]
 #
-# Listens on 127.0.0.1 (port 0: the kernel chooses) and prints "PORT n"
-# once it accepts. Every event is a JSON line appended to FILE: "open"
+# Listens on 127.0.0.1 (port 0: the kernel chooses), over TLS with --cert
+# and --key, and prints "PORT n" once it accepts. Every event is a JSON line appended to FILE: "open"
 # (path and the request's header fields), "close" (the close code and
 # reason it got), "sent" (bytes sent so far by /flood), "refused".
 #
@@ -27,6 +28,7 @@ import asyncio
 import http
 import json
 import signal
+import ssl
 import sys
 import urllib.parse
 
@@ -92,7 +94,14 @@ async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--log", required=True)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     args = ap.parse_args()
+
+    tls = None
+    if args.cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.cert, args.key)
 
     log_file = open(args.log, "a")
 
@@ -105,7 +114,7 @@ async def main():
                                 process_request=process_request,
                                 subprotocols=["chat"],
                                 ping_interval=None, max_size=None,
-                                max_queue=4) as server:
+                                max_queue=4, ssl=tls) as server:
         port = server.sockets[0].getsockname()[1]
         print("PORT %d" % port, flush=True)
         await stop

@@ -7,6 +7,8 @@ package Test::Portico::WebSocket;
 #
 #   Test::More::plan(skip_all => $why) if my $why = ws_missing();
 #   my $up = Test::Portico::WebSocket->upstream(dir => $t->testdir);
+#   my $wss = Test::Portico::WebSocket->upstream(dir => $dir, name => 'wss',
+#                                                tls => { cert => ..., key => ... });
 #   ... targets: [ "127.0.0.1:${\ $up->port}" ] ...
 #   my $res = ws_client('echo', "ws://127.0.0.1:$port/ws/echo");
 #   my @open = grep { $_->{event} eq 'open' } $up->events;
@@ -107,8 +109,10 @@ sub upstream ($class, %o) {
     my $dir = $o{dir} // croak 'upstream: dir => required';
     my $name = $o{name} // 'ws-upstream';
     my $log = "$dir/$name.log";
+    my @tls = $o{tls} ? ('--cert', $o{tls}{cert}, '--key', $o{tls}{key})
+                      : ();
     my ($pid, $fh) = _spawn("$dir/$name.err", "$LIB/ws_upstream.py",
-                            '--log', $log);
+                            '--log', $log, @tls);
     my $buf = '';
     my $line = _line($fh, \$buf, 15);
     if (!defined $line || $line !~ /^PORT (\d+)$/) {
