@@ -17,7 +17,7 @@
 
 /* Bytes one turn may move before others get the worker: a tunnel between
  * two fast peers would otherwise never give it back. */
-#define PT_TUNNEL_TURN   (512 * 1024)
+#define PT_TUNNEL_TURN   (1024 * 1024)
 
 
 static pt_queue_t  pt_tunnels;      /* every live tunnel of the process */
