@@ -157,7 +157,7 @@ pt_proxy_tunnel(pt_proxy_t *p)
 
     if (t == NULL || pt_http_tunnel_end(r, &p->ends[0]) != PT_OK) {
         pt_http_log_request(r, PT_LOG_ERR,
-                            "no memory for a WebSocket tunnel");
+                            "cannot start a WebSocket tunnel (no memory)");
         pt__proxy_finish(p);
         r->error = 1;
         pt_http_finalize(r, PT_ERROR);
