@@ -3,6 +3,7 @@
  */
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -798,6 +799,47 @@ pt_ssl_session_free(void *session)
     if (session != NULL) {
         SSL_SESSION_free(session);
     }
+}
+
+
+int
+pt_ssl_shutdown_write(pt_connection_t *c)
+{
+    int             n, sslerr;
+    pt_ssl_conn_t  *sc;
+
+    sc = c->ssl;
+
+    if (sc == NULL || !sc->handshaked || sc->failed
+        || !SSL_is_init_finished(sc->ssl))
+    {
+        return PT_DECLINED;
+    }
+
+    ERR_clear_error();
+    errno = 0;
+
+    n = SSL_shutdown(sc->ssl);
+
+    if (n < 0) {
+        sslerr = SSL_get_error(sc->ssl, n);
+
+        if (sslerr == SSL_ERROR_WANT_WRITE || sslerr == SSL_ERROR_WANT_READ)
+        {
+            ERR_clear_error();
+            return PT_DECLINED;
+        }
+
+        pt_ssl_failed(sc, c, sslerr);
+        return PT_ERROR;
+    }
+
+    if (shutdown(c->fd, SHUT_WR) == -1) {
+        c->error = 1;
+        return PT_ERROR;
+    }
+
+    return PT_OK;
 }
 
 

@@ -231,6 +231,13 @@ void pt_ssl_shared_attach(pt_ssl_shared_t *sh, pt_slab_pool_t *tickets,
 void pt_ssl_shared_stats(pt_ssl_shared_t *sh, pt_ssl_stats_t *st);
 
 
+/* Half-close a TLS connection: a close_notify (TLS 1.3 lets the peer
+ * go on sending; reads keep working until its own close_notify), then
+ * the TCP FIN. PT_OK; PT_DECLINED when the alert cannot go out at once
+ * (the socket is full, the handshake is not over: the caller then ends
+ * the stream by closing); PT_ERROR when the connection failed. */
+int pt_ssl_shutdown_write(pt_connection_t *c);
+
 /* Free the TLS state of c: one non-blocking close_notify attempt after a
  * clean handshake, never a wait. Called by pt_close_connection before the
  * fd is closed; c->ssl is NULL afterwards. */

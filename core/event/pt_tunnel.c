@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "pt_tunnel.h"
+#include "pt_ssl.h"
 #include "pt_time.h"
 
 
@@ -346,11 +347,10 @@ pt_tunnel_conn_shutdown(pt_tunnel_end_t *e)
 
     c = e->data;
 
-    /* TLS 1.2 answers a close_notify by closing both ways, and OpenSSL
-     * would need a bidirectional shutdown dance: the end of the stream
-     * reaches a TLS peer when the tunnel closes. */
+    /* A TLS peer learns of the end from a close_notify; one that cannot
+     * go out now leaves it to the tunnel's close. */
     if (c->ssl) {
-        return PT_DECLINED;
+        return pt_ssl_shutdown_write(c);
     }
 
     if (shutdown(c->fd, SHUT_WR) == -1) {
