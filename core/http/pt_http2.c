@@ -50,6 +50,7 @@ static void pt_http2_write_handler(pt_event_t *wev);
 static int pt_http2_write_out(pt_http2_connection_t *h2c);
 static void pt_http2_check(pt_http2_connection_t *h2c);
 static void pt_http2_close(pt_http2_connection_t *h2c);
+static void pt_http2_fatal(pt_http2_connection_t *h2c, int rv);
 static void pt_http2_goaway(pt_http2_connection_t *h2c);
 static void pt_http2_calm(pt_http2_connection_t *h2c, const char *what);
 static int pt_http2_over(pt_msec_t *since, uint64_t *count,
@@ -189,11 +190,7 @@ pt_http2_init(pt_connection_t *c, const char *data, size_t len)
     h2c->in_session = 0;
 
     if (n < 0) {
-        pt_log_error(PT_LOG_INFO, NULL, 0,
-                     "client %.*s: http2: %s",
-                     (int) c->addr_text.len, c->addr_text.data,
-                     nghttp2_strerror((int) n));
-        pt_http2_close(h2c);
+        pt_http2_fatal(h2c, (int) n);
         return;
     }
 
@@ -281,13 +278,7 @@ pt_http2_read_handler(pt_event_t *rev)
         h2c->in_session = 0;
 
         if (rv < 0) {
-            /* nghttp2 queued a GOAWAY for what it could name: try it. */
-            pt_log_error(PT_LOG_INFO, NULL, 0, "client %.*s: http2: %s",
-                         (int) c->addr_text.len, c->addr_text.data,
-                         nghttp2_strerror((int) rv));
-            pt__http2_send(h2c);
-            (void) pt_http2_write_out(h2c);
-            pt_http2_close(h2c);
+            pt_http2_fatal(h2c, (int) rv);
             return;
         }
     }
@@ -509,6 +500,31 @@ pt_http2_close(pt_http2_connection_t *h2c)
     pool = c->pool;
     pt_close_connection(c);
     pt_pool_destroy(pool);
+}
+
+
+/* nghttp2 gave up on the input: say why in a GOAWAY, as far as the
+ * socket takes it at once, and close. */
+static void
+pt_http2_fatal(pt_http2_connection_t *h2c, int rv)
+{
+    uint32_t  code;
+
+    pt_log_error(PT_LOG_INFO, NULL, 0, "client %.*s: http2: %s",
+                 (int) h2c->c->addr_text.len, h2c->c->addr_text.data,
+                 nghttp2_strerror(rv));
+
+    if (rv != NGHTTP2_ERR_NOMEM && rv != NGHTTP2_ERR_CALLBACK_FAILURE) {
+        code = (rv == NGHTTP2_ERR_FLOODED
+                || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+               ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR;
+
+        (void) nghttp2_session_terminate_session(h2c->session, code);
+        pt__http2_send(h2c);
+        (void) pt_http2_write_out(h2c);
+    }
+
+    pt_http2_close(h2c);
 }
 
 
@@ -888,17 +904,33 @@ pt_http2_frame_send_cb(nghttp2_session *session, const nghttp2_frame *frame,
 }
 
 
+/* nghttp2's account of a client's error. It may quote the client's
+ * bytes: controls and non-ASCII are written as \xHH. */
 static int
 pt_http2_error_cb(nghttp2_session *session, int lib_error_code,
     const char *msg, size_t len, void *user_data)
 {
+    char                    text[512], *p;
+    size_t                  i;
+    unsigned char           ch;
     pt_http2_connection_t  *h2c;
 
     h2c = user_data;
+    p = text;
+
+    for (i = 0; i < len && p < text + sizeof(text) - 5; i++) {
+        ch = (unsigned char) msg[i];
+
+        if (ch < 0x20 || ch >= 0x7f || ch == '\\') {
+            p += snprintf(p, 5, "\\x%02x", ch);
+        } else {
+            *p++ = (char) ch;
+        }
+    }
 
     pt_log_error(PT_LOG_INFO, NULL, 0, "client %.*s: http2: %.*s",
                  (int) h2c->c->addr_text.len, h2c->c->addr_text.data,
-                 (int) len, msg);
+                 (int) (p - text), text);
 
     return 0;
 }

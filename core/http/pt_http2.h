@@ -93,6 +93,7 @@ struct pt_http2_stream_s {
     unsigned                 started:1;      /* phases started           */
     unsigned                 aborted:1;      /* reset by the client      */
     unsigned                 reset:1;        /* we reset it              */
+    unsigned                 malformed:1;    /* closed for its errors    */
     unsigned                 trailers:1;     /* a trailer block arrives  */
     unsigned                 too_large:1;    /* header list over limit   */
 };

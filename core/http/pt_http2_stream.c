@@ -128,6 +128,10 @@ pt__http2_stream_open(pt_http2_connection_t *h2c, int32_t id)
 
     if (h2c->nrequests++ == 0) {
         pt__http_set_idle(c, 0);
+
+        if (!h2c->header_block) {
+            pt_timer_del(c->read);      /* idle_timeout: not idle now */
+        }
     }
 
     return st;
@@ -639,6 +643,8 @@ void
 pt__http2_stream_closed(pt_http2_stream_t *st, uint32_t error)
 {
     st->closed = 1;
+    st->malformed = (error == NGHTTP2_PROTOCOL_ERROR
+                     || error == NGHTTP2_FLOW_CONTROL_ERROR);
 
     if (st->request == NULL) {
         pt__http2_stream_release(st);
@@ -678,8 +684,8 @@ pt__http2_stream_abort(pt_http2_stream_t *st)
 }
 
 
-/* Reset by the client, or by us for a malformed head: end the request
- * (logged 499, or 400 for ours). */
+/* Reset by the client, or for a malformed request (by us or nghttp2):
+ * end the request (logged 499, or 400 when malformed). */
 static void
 pt_http2_stream_kill(pt_http2_stream_t *st)
 {
@@ -687,7 +693,7 @@ pt_http2_stream_kill(pt_http2_stream_t *st)
 
     r = st->request;
 
-    if (st->reset && !r->header_sent) {
+    if ((st->reset || st->malformed) && !r->header_sent) {
         r->status = 400;
         r->connection->error = 1;
     } else {
