@@ -426,6 +426,9 @@ size_t pt__http_copy_fields(pt_http_request_t *r,
 int pt__http_underscores(pt_http_request_t *r, const pt_http_header_t *from,
     size_t n);
 void pt__http_set_idle(pt_connection_t *c, int idle);
+/* Close after our last byte without losing it to a RST: shut the write
+ * side, read and drop for up to 5 s (2 s idle), then close. */
+void pt__http_lingering_close(pt_connection_t *c);
 /* Run LOG once and count the request (both protocols' ends). */
 void pt__http_request_end(pt_http_request_t *r);
 

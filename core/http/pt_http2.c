@@ -49,7 +49,7 @@ static void pt_http2_read_handler(pt_event_t *rev);
 static void pt_http2_write_handler(pt_event_t *wev);
 static int pt_http2_write_out(pt_http2_connection_t *h2c);
 static void pt_http2_check(pt_http2_connection_t *h2c);
-static void pt_http2_close(pt_http2_connection_t *h2c);
+static void pt_http2_close(pt_http2_connection_t *h2c, int linger);
 static void pt_http2_fatal(pt_http2_connection_t *h2c, int rv);
 static void pt_http2_goaway(pt_http2_connection_t *h2c);
 static void pt_http2_calm(pt_http2_connection_t *h2c, const char *what);
@@ -236,7 +236,7 @@ pt_http2_read_handler(pt_event_t *rev)
             pt_log_error(PT_LOG_INFO, NULL, 0,
                          "client %.*s: http2: timed out sending a header block",
                          (int) c->addr_text.len, c->addr_text.data);
-            pt_http2_close(h2c);
+            pt_http2_close(h2c, 1);
             return;
         }
 
@@ -246,7 +246,7 @@ pt_http2_read_handler(pt_event_t *rev)
                                                      NGHTTP2_NO_ERROR);
             pt__http2_send(h2c);
             (void) pt_http2_write_out(h2c);
-            pt_http2_close(h2c);
+            pt_http2_close(h2c, 1);
             return;
         }
     }
@@ -267,7 +267,7 @@ pt_http2_read_handler(pt_event_t *rev)
         }
 
         if (n == 0 || n == PT_ERROR) {
-            pt_http2_close(h2c);
+            pt_http2_close(h2c, 0);
             return;
         }
 
@@ -311,7 +311,7 @@ pt_http2_write_handler(pt_event_t *wev)
         pt_log_error(PT_LOG_INFO, NULL, 0,
                      "client %.*s: http2: timed out receiving frames",
                      (int) c->addr_text.len, c->addr_text.data);
-        pt_http2_close(h2c);
+        pt_http2_close(h2c, 0);
         return;
     }
 
@@ -319,7 +319,7 @@ pt_http2_write_handler(pt_event_t *wev)
         rc = pt_http2_write_out(h2c);
 
         if (rc == PT_ERROR) {
-            pt_http2_close(h2c);
+            pt_http2_close(h2c, 0);
             return;
         }
 
@@ -335,7 +335,7 @@ pt_http2_write_handler(pt_event_t *wev)
             pt_log_error(PT_LOG_INFO, NULL, 0, "client %.*s: http2: %s",
                          (int) c->addr_text.len, c->addr_text.data,
                          nghttp2_strerror(rc));
-            pt_http2_close(h2c);
+            pt_http2_close(h2c, 1);
             return;
         }
 
@@ -435,7 +435,7 @@ pt_http2_check(pt_http2_connection_t *h2c)
     c = h2c->c;
 
     if (h2c->closing) {
-        pt_http2_close(h2c);
+        pt_http2_close(h2c, 1);
         return;
     }
 
@@ -455,7 +455,7 @@ pt_http2_check(pt_http2_connection_t *h2c)
         && h2c->out.pos == h2c->out.last
         && (h2c->nrequests == 0 || h2c->calm))
     {
-        pt_http2_close(h2c);
+        pt_http2_close(h2c, 1);
         return;
     }
 
@@ -471,8 +471,11 @@ pt_http2_check(pt_http2_connection_t *h2c)
 }
 
 
+/* linger: our last frames (a GOAWAY, the end of a response) may still be
+ * on their way while the client sends; close without a RST that could
+ * destroy them. Not when the client is gone or will not read. */
 static void
-pt_http2_close(pt_http2_connection_t *h2c)
+pt_http2_close(pt_http2_connection_t *h2c, int linger)
 {
     pt_pool_t          *pool;
     pt_queue_t         *q;
@@ -492,9 +495,24 @@ pt_http2_close(pt_http2_connection_t *h2c)
     nghttp2_session_del(h2c->session);
     h2c->session = NULL;
 
+    if (h2c->out.pos < h2c->out.last) {
+        linger = 0;     /* unsent frames: the client does not read */
+    }
+
     if (h2c->out.start) {
         pt_block_put(&pt_http_body_blocks, h2c->out.start);
         h2c->out.start = NULL;
+    }
+
+    pt_timer_del(c->read);
+    pt_timer_del(c->write);
+    pt_delete_posted_event(c->read);
+    pt_delete_posted_event(c->write);
+
+    if (linger && !c->read->eof && !c->error) {
+        pt_reusable_connection(c, 0);
+        pt__http_lingering_close(c);
+        return;
     }
 
     pool = c->pool;
@@ -524,7 +542,8 @@ pt_http2_fatal(pt_http2_connection_t *h2c, int rv)
         (void) pt_http2_write_out(h2c);
     }
 
-    pt_http2_close(h2c);
+    /* A flooder does not read: no point waiting for it. */
+    pt_http2_close(h2c, rv != NGHTTP2_ERR_FLOODED);
 }
 
 

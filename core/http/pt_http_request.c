@@ -47,7 +47,6 @@ static void pt_http_keepalive(pt_http_request_t *r);
 static void pt_http_terminate(pt_http_request_t *r);
 static void pt_http_free_request(pt_http_request_t *r);
 static void pt_http_close_connection(pt_connection_t *c);
-static void pt_http_lingering_close(pt_connection_t *c);
 static void pt_http_lingering_handler(pt_event_t *rev);
 
 
@@ -1199,7 +1198,8 @@ pt_http1_done(pt_http_request_t *r)
     if (!r->keepalive || c->close || pt_exiting || r->error) {
         if (!r->body.done) {
             pt_http_free_request(r);
-            pt_http_lingering_close(c);
+            pt_http_put_head_buffer(c);
+            pt__http_lingering_close(c);
             return;
         }
 
@@ -1383,19 +1383,21 @@ pt_http_close_connection(pt_connection_t *c)
 
 
 /* Closing while the client may still be sending (an error before its body
- * was read) would make the kernel answer with RST, which can destroy the
- * response before the client reads it. Shut our side and drain a while. */
-static void
-pt_http_lingering_close(pt_connection_t *c)
+ * was read, an HTTP/2 WINDOW_UPDATE on its way) would make the kernel
+ * answer with RST, which can destroy the response before the client reads
+ * it. Shut our side and drain a while. c->data is the caller's no more. */
+void
+pt__http_lingering_close(pt_connection_t *c)
 {
+    pt_pool_t  *pool;
     pt_msec_t  *deadline;
-
-    pt_http_put_head_buffer(c);
 
     deadline = pt_palloc(c->pool, sizeof(pt_msec_t));
 
     if (deadline == NULL || shutdown(c->fd, SHUT_WR) < 0) {
-        pt_http_close_connection(c);
+        pool = c->pool;
+        pt_close_connection(c);
+        pt_pool_destroy(pool);
         return;
     }
 
