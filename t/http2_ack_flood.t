@@ -13,7 +13,7 @@ use JSON::PP;
 use Test::More;
 use Test::Portico;
 
-my $t = Test::Portico->new()->plan(11);
+my $t = Test::Portico->new()->plan(9);
 
 $t->write_config(<<'EOF2')->run();
 listen: [ { address: "127.0.0.1:%%PORT_GW%%", http2: true } ]
@@ -47,8 +47,6 @@ for my $kind (qw(settings ping)) {
     diag("h2raw: $text") unless %$r;
 
     ok($r->{closed}, "$kind flood, ACKs unread: the server closed it");
-    cmp_ok($r->{frames_sent}, '<', 300000,
-           "$kind flood: cut off after $r->{frames_sent} frames");
 
     my ($rc, $out) = curl('--http2-prior-knowledge', '-o', '/dev/null',
                           '-w', '%{http_code}',
@@ -66,5 +64,5 @@ for my $kind (qw(settings ping)) {
     }
 }
 
-like($t->error_log, qr/http2: .*[Ff]lood/,
-     'the error log names the flood');
+my $floods = () = $t->error_log =~ /http2: Flooding was detected/g;
+is($floods, 2, 'nghttp2 found each flood (logged at info)');

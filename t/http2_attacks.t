@@ -19,7 +19,7 @@ use Test::More;
 use Test::Portico;
 use Time::HiRes qw(sleep time);
 
-my $t = Test::Portico->new()->plan(55);
+my $t = Test::Portico->new()->plan(52);
 my $b1 = $t->backend(id => 'b1');
 
 $t->write_config(<<'EOF')->run();
@@ -115,7 +115,6 @@ my $seen = scalar $b1->requests;
 my $r = attack('rapid reset', 'rapid_reset', 20000);
 is($r->{goaway}{code}, 'ENHANCE_YOUR_CALM',
    'rapid reset: GOAWAY ENHANCE_YOUR_CALM');
-cmp_ok($r->{pairs}, '<', 20000, "rapid reset: cut off ($r->{pairs} sent)");
 ok($r->{closed}, 'rapid reset: and the connection closed');
 # limits.http2_reset_rate is 100/s: the GOAWAY comes after about 100
 # (its last stream id says how many streams were taken).
@@ -128,12 +127,12 @@ cmp_ok(scalar($b1->requests) - $seen, '<', 20,
 
 # ---- CONTINUATION flood ----------------------------------------------------
 
-$r = attack('CONTINUATION flood', 'continuation', 10000);
+$r = attack('CONTINUATION flood', 'continuation', 2000);
 is($r->{goaway}{code}, 'ENHANCE_YOUR_CALM',
    'CONTINUATION flood: GOAWAY ENHANCE_YOUR_CALM');
 ok($r->{closed}, 'CONTINUATION flood: connection closed');
-cmp_ok($r->{frames}, '<', 10000,
-       "CONTINUATION flood: cut off ($r->{frames} frames went out)");
+like($t->error_log, qr/http2: Too many CONTINUATION frames/,
+     'CONTINUATION flood: nghttp2 stopped it after 8 (logged at info)');
 
 # ---- HPACK bomb ------------------------------------------------------------
 
@@ -151,9 +150,9 @@ for my $kind (qw(settings ping priority)) {
     $r = attack("$kind flood", 'flood', $kind, 100000, 1);
     is($r->{goaway}{code}, 'ENHANCE_YOUR_CALM',
        "$kind flood: GOAWAY ENHANCE_YOUR_CALM (limits.http2_control_rate)");
-    cmp_ok($r->{frames_sent}, '<', 100000,
-           "$kind flood: cut off after $r->{frames_sent} frames");
 }
+my $calm = () = $t->error_log =~ /too many control frames/g;
+is($calm, 3, 'each flood logged at info');
 
 # ---- zero window -----------------------------------------------------------
 
