@@ -112,9 +112,10 @@ class Conn:
         if isinstance(f, SettingsFrame):
             if "ACK" not in f.flags:
                 self.send(SettingsFrame(0, flags=["ACK"]).serialize())
+                if not hasattr(self, "server_settings"):
+                    self.server_settings = dict(f.settings)
             else:
                 self.settings_acks += 1
-            self.server_settings = dict(f.settings)
         elif isinstance(f, PingFrame):
             if "ACK" in f.flags:
                 self.pings += 1
@@ -199,7 +200,9 @@ class Conn:
 
 
 def result(c, sids=()):
-    out = {"closed": c.closed, "goaway": c.goaway, "sent": c.sent}
+    out = {"closed": c.closed, "goaway": c.goaway, "sent": c.sent,
+           "settings": {str(k): v for k, v in
+                        getattr(c, "server_settings", {}).items()}}
     for sid in sids:
         st = c.streams.get(sid)
         if st:
@@ -226,14 +229,43 @@ def parse_fields(args):
 
 def sc_request(port, method, path, *fields):
     """One request with the given fields (pseudo-headers included when
-    given: then :method/:path/... are not added)."""
+    given: then :method/:path/... are not added). Special arguments:
+    @body=N sends N bytes of body after the head; @stall=N sends N bytes
+    and never ends the stream; @wait100 waits for a 100 before the
+    body."""
     c = Conn(port)
-    f = parse_fields(fields)
-    if any(k.startswith(":") for k, _ in f):
-        c.send(c.headers(1, f))
-    else:
-        c.request(1, method, path, f)
-    c.wait(lambda: c.done(1))
+    body = stall = None
+    wait100 = False
+    plain = []
+    for a in fields:
+        if a.startswith("@body="):
+            body = int(a[6:])
+        elif a.startswith("@stall="):
+            stall = int(a[7:])
+        elif a == "@wait100":
+            wait100 = True
+        else:
+            plain.append(a)
+    f = parse_fields(plain)
+    if not any(k.startswith(":") for k, _ in f):
+        f = [(":method", method), (":scheme", "http"), (":path", path),
+             (":authority", "localhost")] + f
+    more = body if body is not None else stall
+    c.send(c.headers(1, f, end_stream=more is None))
+    if wait100:
+        c.wait(lambda: 100 in c.stream(1).get("interim", []) or c.done(1))
+    if more is not None:
+        data = b"x" * more
+        while data and not c.done(1) and not c.closed:
+            piece, data = data[:16384], data[16384:]
+            end = ["END_STREAM"] if not data and body is not None else []
+            c.send(DataFrame(1, data=piece, flags=end).serialize())
+            r, _, _ = select.select([c.s], [], [], 0)
+            if r:
+                c.read_some()
+        if body is not None and more == 0:
+            c.send(DataFrame(1, data=b"", flags=["END_STREAM"]).serialize())
+    c.wait(lambda: c.done(1), 15)
     # a second, normal request on the same connection
     ok2 = None
     if not c.closed and c.goaway is None:
