@@ -358,6 +358,10 @@ pt_http2_target(pt_http2_stream_t *st, pt_http_request_t *r)
 
     q = memchr(st->path.data, '?', len);
 
+    /* As the HTTP/1 parser leaves it: empty, but never NULL. */
+    r->query.data = st->path.data + len;
+    r->query.len = 0;
+
     if (q) {
         r->query.data = q + 1;
         r->query.len = (size_t) (st->path.data + len - q - 1);
