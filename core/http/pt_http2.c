@@ -76,6 +76,8 @@ static int pt_http2_stream_close_cb(nghttp2_session *session,
     int32_t stream_id, uint32_t error_code, void *user_data);
 static int pt_http2_frame_send_cb(nghttp2_session *session,
     const nghttp2_frame *frame, void *user_data);
+static int pt_http2_frame_not_send_cb(nghttp2_session *session,
+    const nghttp2_frame *frame, int lib_error_code, void *user_data);
 static int pt_http2_error_cb(nghttp2_session *session, int lib_error_code,
     const char *msg, size_t len, void *user_data);
 
@@ -110,6 +112,8 @@ pt__http2_callbacks_init(void)
                                                    pt_http2_stream_close_cb);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb,
                                                      pt_http2_frame_send_cb);
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(cb,
+                                                pt_http2_frame_not_send_cb);
     nghttp2_session_callbacks_set_error_callback2(cb, pt_http2_error_cb);
 
     if (nghttp2_option_new(&pt_http2_opt) != 0) {
@@ -918,6 +922,33 @@ pt_http2_frame_send_cb(nghttp2_session *session, const nghttp2_frame *frame,
     default:
         break;
     }
+
+    return 0;
+}
+
+
+/* A response head nghttp2 could not send (over 64 KiB once encoded): the
+ * stream cannot go on, so the client is told at once. */
+static int
+pt_http2_frame_not_send_cb(nghttp2_session *session,
+    const nghttp2_frame *frame, int lib_error_code, void *user_data)
+{
+    pt_http2_connection_t  *h2c;
+
+    h2c = user_data;
+
+    if (frame->hd.type != NGHTTP2_HEADERS) {
+        return 0;
+    }
+
+    pt_log_error(PT_LOG_ERR, NULL, 0,
+                 "client %.*s: http2: stream %d: response head not sent: %s",
+                 (int) h2c->c->addr_text.len, h2c->c->addr_text.data,
+                 (int) frame->hd.stream_id, nghttp2_strerror(lib_error_code));
+
+    (void) nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE,
+                                     frame->hd.stream_id,
+                                     NGHTTP2_INTERNAL_ERROR);
 
     return 0;
 }

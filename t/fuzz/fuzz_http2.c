@@ -69,7 +69,7 @@ static const char  pt_fuzz_conf[] =
     "      body: \"${1} ${query.x} ${cookie.s} ${request_id} ${host}\"\n"
     "  - name: big\n"
     "    match: { path: /big }\n"
-    "    respond: { status: 200, body: \"" 
+    "    respond: { status: 200, body: \""
     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
     "${header.x-pad}${header.x-pad}${header.x-pad}${header.x-pad}\" }\n"
