@@ -457,28 +457,6 @@ pt_cycle_has_fd(pt_cycle_t *keep, int fd)
 }
 
 
-static int
-pt_cycle_has_zone(pt_cycle_t *keep, void *addr)
-{
-    size_t          i;
-    pt_shm_zone_t  *z;
-
-    if (keep == NULL) {
-        return 0;
-    }
-
-    z = keep->shm_zones.elts;
-
-    for (i = 0; i < keep->shm_zones.nelts; i++) {
-        if (z[i].shm.addr == addr) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 void
 pt_cycle_close_listeners(pt_cycle_t *cycle, pt_cycle_t *keep)
 {
@@ -501,7 +479,6 @@ pt_cycle_free(pt_cycle_t *cycle, pt_cycle_t *keep)
 {
     size_t           i;
     pt_uint_t        m;
-    pt_shm_zone_t   *z;
     pt_open_file_t  *f;
 
     if (cycle == NULL) {
@@ -516,12 +493,9 @@ pt_cycle_free(pt_cycle_t *cycle, pt_cycle_t *keep)
 
     pt_cycle_close_listeners(cycle, keep);
 
-    z = cycle->shm_zones.elts;
-    for (i = 0; i < cycle->shm_zones.nelts; i++) {
-        if (z[i].shm.addr && !pt_cycle_has_zone(keep, z[i].shm.addr)) {
-            pt_shm_free(&z[i].shm);
-        }
-    }
+    /* Zones are counted, not compared with keep: a retired generation
+     * still draining may share a mapping that keep has replaced. */
+    pt_shm_zones_release(cycle);
 
     f = cycle->open_files.elts;
     for (i = 0; i < cycle->open_files.nelts; i++) {

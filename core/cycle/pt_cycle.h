@@ -44,6 +44,8 @@ struct pt_shm_zone_s {
     pt_shm_t             shm;
     pt_slab_pool_t      *slab;
     void                *data;       /* the owner's root (= slab->data)  */
+    pt_uint_t           *refs;       /* cycles of the master mapping it:
+                                        unmapped when the last goes      */
     pt_yaml_node_t      *node;       /* where it was sized, for errors   */
     unsigned             reused:1;   /* mapping taken from the old cycle */
 };
@@ -128,6 +130,10 @@ int pt_shm_zones_size(pt_conf_t *cf);
 
 /* Map (or adopt from old) and initialise the zones. */
 int pt_shm_zones_create(pt_cycle_t *cycle, pt_cycle_t *old);
+
+/* Drop the cycle's hold on its zones; a mapping no other cycle holds
+ * (a retired generation may still, while its workers drain) is unmapped. */
+void pt_shm_zones_release(pt_cycle_t *cycle);
 
 /* The master calls this when pid died: free any zone lock it held. */
 void pt_shm_zones_unlock(pt_cycle_t *cycle, pid_t pid);

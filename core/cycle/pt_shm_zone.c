@@ -169,6 +169,8 @@ pt_shm_zones_create(pt_cycle_t *cycle, pt_cycle_t *old)
         if (oz && oz->size == z[i].size && oz->shm.addr) {
             z[i].shm = oz->shm;
             z[i].slab = oz->slab;
+            z[i].refs = oz->refs;
+            (*z[i].refs)++;
             z[i].reused = 1;
             old_data = oz->data;
 
@@ -188,6 +190,14 @@ pt_shm_zones_create(pt_cycle_t *cycle, pt_cycle_t *old)
                              z[i].name.data);
                 return PT_ERROR;
             }
+
+            z[i].refs = malloc(sizeof(pt_uint_t));
+            if (z[i].refs == NULL) {
+                pt_shm_free(&z[i].shm);
+                return PT_ERROR;
+            }
+
+            *z[i].refs = 1;
 
             z[i].slab = pt_slab_init(z[i].shm.addr, z[i].shm.size,
                                      z[i].name.data);
@@ -211,6 +221,31 @@ pt_shm_zones_create(pt_cycle_t *cycle, pt_cycle_t *old)
     }
 
     return PT_OK;
+}
+
+
+void
+pt_shm_zones_release(pt_cycle_t *cycle)
+{
+    size_t          i;
+    pt_shm_zone_t  *z;
+
+    z = cycle->shm_zones.elts;
+
+    for (i = 0; i < cycle->shm_zones.nelts; i++) {
+        if (z[i].refs == NULL) {
+            continue;       /* never mapped: a load that failed before */
+        }
+
+        if (--*z[i].refs == 0) {
+            pt_shm_free(&z[i].shm);
+            free(z[i].refs);
+        }
+
+        z[i].refs = NULL;
+        z[i].shm.addr = NULL;
+        z[i].slab = NULL;
+    }
 }
 
 

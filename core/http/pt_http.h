@@ -31,6 +31,7 @@
 #include "pt_http_parse.h"
 #include "pt_log.h"
 #include "pt_module.h"
+#include "pt_tunnel.h"
 
 
 typedef enum {
@@ -96,6 +97,7 @@ typedef struct {
     pt_msec_t          idle_timeout;
     pt_msec_t          send_timeout;
     pt_msec_t          graceful_timeout;
+    pt_msec_t          websocket_idle_timeout;   /* a tunnel's silence   */
     size_t             max_header_size;
     size_t             max_body_size;
     pt_int_t           max_headers;
@@ -340,6 +342,14 @@ void pt_http_request_handler_write(pt_event_t *ev);
 void pt_http_block_reading(pt_http_request_t *r);
 void pt_http_log_request(pt_http_request_t *r, int level, const char *fmt,
     ...) PT_PRINTF(3, 4);
+
+/* After a 101 went out (r->out empty), the client's side of r as a
+ * tunnel end: bytes the client sent right after its head come first.
+ * The request lives on (keep-alive off, timers off) until its owner
+ * finalizes it when the tunnel ends, which writes its one access-log
+ * line; meanwhile r's read and write event handlers, which stay the
+ * owner's, must call pt_tunnel_run(). PT_OK or PT_ERROR. */
+int pt_http_tunnel_end(pt_http_request_t *r, pt_tunnel_end_t *e);
 
 /* Headers. */
 pt_http_header_t *pt_http_header_find(pt_array_t *headers, const char *name,

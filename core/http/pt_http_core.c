@@ -110,6 +110,7 @@ pt_http_create_conf(pt_conf_t *cf, pt_conf_level_e level)
     hmcf->idle_timeout = PT_CONF_UNSET_MSEC;
     hmcf->send_timeout = PT_CONF_UNSET_MSEC;
     hmcf->graceful_timeout = PT_CONF_UNSET_MSEC;
+    hmcf->websocket_idle_timeout = PT_CONF_UNSET_MSEC;
     hmcf->max_header_size = PT_CONF_UNSET_SIZE;
     hmcf->max_body_size = PT_CONF_UNSET_SIZE;
     hmcf->max_headers = PT_CONF_UNSET;
@@ -152,6 +153,8 @@ pt_http_merge_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_msec(hmcf->idle_timeout, PT_CONF_UNSET_MSEC, 75000);
     pt_conf_merge_msec(hmcf->send_timeout, PT_CONF_UNSET_MSEC, 60000);
     pt_conf_merge_msec(hmcf->graceful_timeout, PT_CONF_UNSET_MSEC, 30000);
+    pt_conf_merge_msec(hmcf->websocket_idle_timeout, PT_CONF_UNSET_MSEC,
+                       300000);
     pt_conf_merge_size(hmcf->max_header_size, PT_CONF_UNSET_SIZE, 16384);
     pt_conf_merge_size(hmcf->max_body_size, PT_CONF_UNSET_SIZE,
                        (size_t) 10 * 1024 * 1024);
@@ -283,6 +286,8 @@ static const pt_command_t  pt_http_limits[] = {
       offsetof(pt_http_main_conf_t, send_timeout), NULL },
     { "graceful_timeout", 0, pt_conf_set_msec,
       offsetof(pt_http_main_conf_t, graceful_timeout), NULL },
+    { "websocket_idle_timeout", 0, pt_conf_set_msec,
+      offsetof(pt_http_main_conf_t, websocket_idle_timeout), NULL },
     { "max_header_size", 0, pt_conf_set_size,
       offsetof(pt_http_main_conf_t, max_header_size), NULL },
     { "max_body_size", 0, pt_conf_set_size,
@@ -365,6 +370,12 @@ pt_http_set_limits(pt_conf_t *cf, const pt_command_t *cmd,
     {
         rc = pt_conf_error(cf, node,
                            "limits: http2_max_header_list_size must be between 1k and 16m");
+    }
+
+    /* A tunnel that nothing ever closes would hold its slot for good. */
+    if (hmcf->websocket_idle_timeout == 0) {
+        rc = pt_conf_error(cf, node,
+                           "limits: websocket_idle_timeout must be above 0");
     }
 
     return rc;

@@ -119,6 +119,7 @@ pt_http_send_header(pt_http_request_t *r)
 int
 pt_http1_send_header(pt_http_request_t *r)
 {
+    int                  upgrade;
     char                *p;
     size_t               len, i;
     unsigned             status;
@@ -148,13 +149,16 @@ pt_http1_send_header(pt_http_request_t *r)
         r->keepalive = 0;
     }
 
+    upgrade = (status == 101 || status == 426)
+              && pt_http_header_find(&r->headers_out.headers, "Upgrade", 7);
+
     reason = pt_http_status_text(status);
 
     len = sizeof("HTTP/1.1 999 \r\n") - 1 + strlen(reason)
           + sizeof("Date: \r\n") - 1 + strlen(pt_cached_http_time)
           + sizeof("Content-Length: 18446744073709551615\r\n") - 1
           + sizeof("Transfer-Encoding: chunked\r\n") - 1
-          + sizeof("Connection: keep-alive\r\n") - 1
+          + sizeof("Connection: upgrade, close\r\n") - 1
           + sizeof("X-Request-ID: \r\n") - 1 + r->request_id.len
           + sizeof("\r\n") - 1;
 
@@ -192,7 +196,16 @@ pt_http1_send_header(pt_http_request_t *r)
         p = pt_cpystr(p, "Transfer-Encoding: chunked\r\n");
     }
 
-    if (r->keepalive) {
+    if (upgrade) {
+        /* A 101, or a 426 naming the protocol to upgrade to: Upgrade
+         * goes with its connection option (RFC 9110 7.8). */
+        if (status == 101 || r->keepalive) {
+            p = pt_cpystr(p, "Connection: upgrade\r\n");
+        } else {
+            p = pt_cpystr(p, "Connection: upgrade, close\r\n");
+        }
+
+    } else if (r->keepalive) {
         /* HTTP/1.1 keeps alive by default; only 1.0 needs to be told. */
         if (r->version == 10) {
             p = pt_cpystr(p, "Connection: keep-alive\r\n");
@@ -210,7 +223,9 @@ pt_http1_send_header(pt_http_request_t *r)
     }
 
     for (i = 0; i < r->headers_out.headers.nelts; i++) {
-        if (h[i].name.len == 0 || pt_http_header_is_framing(&h[i].name)) {
+        if (h[i].name.len == 0 || pt_http_header_is_framing(&h[i].name)
+            || (!upgrade && pt_str_caseeq(&h[i].name, "upgrade")))
+        {
             continue;
         }
 
@@ -463,7 +478,7 @@ pt_http_error_keeps(const pt_str_t *name)
 {
     static const char  *keep[] = {
         "allow", "www-authenticate", "retry-after", "ratelimit",
-        "ratelimit-policy", NULL
+        "ratelimit-policy", "upgrade", "sec-websocket-version", NULL
     };
     const char        **k;
 

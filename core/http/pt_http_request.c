@@ -1454,6 +1454,65 @@ close:
 }
 
 
+/* The client's bytes read with the head but past it (a client that did
+ * not wait for the 101) go through the tunnel first. */
+static ssize_t
+pt_http_tunnel_recv(pt_tunnel_end_t *e, char *buf, size_t size)
+{
+    size_t                 n;
+    pt_buf_t              *b;
+    pt_connection_t       *c;
+    pt_http_connection_t  *hc;
+
+    c = e->data;
+    hc = c->data;
+    b = hc->buf;
+
+    if (b && b->pos < b->last) {
+        n = pt_min(size, pt_buf_size(b));
+        memcpy(buf, b->pos, n);
+        b->pos += n;
+
+        if (b->pos == b->last) {
+            pt_http_put_head_buffer(c);
+        }
+
+        return (ssize_t) n;
+    }
+
+    return pt_tunnel_conn_recv(e, buf, size);
+}
+
+
+int
+pt_http_tunnel_end(pt_http_request_t *r, pt_tunnel_end_t *e)
+{
+    pt_connection_t  *c;
+
+    c = r->connection;
+
+    /* An HTTP/1.1 connection only: an HTTP/2 stream never carries the
+     * Upgrade that leads here (extended CONNECT is not offered). */
+    if (r->out || !r->body.done || r->stream) {
+        return PT_ERROR;
+    }
+
+    r->keepalive = 0;
+    pt_timer_del(c->read);
+    pt_timer_del(c->write);
+
+    /* A tunnel holds no head buffer once its bytes are passed on. */
+    if (r->hc->buf && r->hc->buf->pos == r->hc->buf->last) {
+        pt_http_put_head_buffer(c);
+    }
+
+    pt_tunnel_conn_end(e, c, "client");
+    e->recv = pt_http_tunnel_recv;
+
+    return PT_OK;
+}
+
+
 void
 pt_http_log_request(pt_http_request_t *r, int level, const char *fmt, ...)
 {

@@ -3,7 +3,8 @@
  *
  * QUIT makes it drain: stop accepting, close idle connections, let
  * requests in flight finish (answered with Connection: close), and exit
- * when no client connection is left or graceful_timeout has passed.
+ * when no client connection is left or graceful_timeout has passed (open
+ * tunnels are then closed and logged first).
  * TERM makes it exit at once.
  */
 
@@ -13,6 +14,7 @@
 #include "pt_process.h"
 #include "pt_core_module.h"
 #include "pt_connection.h"
+#include "pt_tunnel.h"
 
 
 static unsigned         pt_worker_terminate;
@@ -26,6 +28,11 @@ pt_worker_drain_timeout(pt_event_t *ev)
     pt_log_error(PT_LOG_WARN, NULL, 0,
                  "graceful_timeout passed with %lu connections open, closing them",
                  (unsigned long) pt_connections_active);
+
+    /* Tunnels (WebSocket) end through their owners, so each is logged
+     * like any finished request before the worker exits. */
+    pt_tunnel_close_all();
+
     pt_worker_terminate = 1;
 }
 

@@ -8,11 +8,13 @@
  * reached the upstream, and the response is read from the upstream only
  * once the client took the previous piece. So a request costs the same
  * memory whether its body is 1 KiB or 50 GiB.
+ *
+ * WebSocket upgrades and the tunnel after a 101 are in pt_proxy_ws.c.
  */
 
 #include <sys/socket.h>
 
-#include "pt_upstream.h"
+#include "pt_proxy.h"
 #include "pt_proxy_head.h"
 #include "pt_ssl.h"
 #include "pt_string.h"
@@ -21,49 +23,6 @@
 
 #define PT_PROXY_CHUNK_ROOM   16      /* "ffffffff\r\n" before a chunk  */
 #define PT_PROXY_CHUNK_TAIL   8       /* "\r\n0\r\n\r\n" after it       */
-
-enum {
-    PT_PROXY_CONNECTING = 0,
-    PT_PROXY_HANDSHAKE,
-    PT_PROXY_SENDING,
-    PT_PROXY_WAITING,
-    PT_PROXY_STREAMING
-};
-
-typedef struct {
-    pt_http_request_t     *r;
-    pt_upstream_t         *us;
-    pt_upstream_shared_t  *peer;        /* the attempt's peer (stable)     */
-    pt_connection_t       *uc;
-    uint64_t               tried;       /* peers tried, pt_upstream bits   */
-    pt_uint_t              tries;       /* retries made                    */
-
-    pt_buf_t               head;        /* request head for the upstream   */
-    pt_buf_t               body;        /* a piece of the request body     */
-    pt_buf_t               in;          /* response bytes from upstream    */
-
-    pt_http_head_scan_t    scan;
-    pt_http_chunked_t      chunked;
-    int64_t                rest;        /* response body bytes still due   */
-    uint64_t               start_usec;
-    pt_event_t             deadline;    /* the route's timeout             */
-
-    unsigned               state:3;
-    unsigned               reused:1;    /* uc came from keep-alive         */
-    unsigned               retried:1;   /* a stale keep-alive was replaced */
-    unsigned               req_chunked:1;
-    unsigned               req_body_done:1;  /* all of it is in `body`    */
-    unsigned               req_sent:1;       /* all of it reached upstream */
-    unsigned               body_started:1;   /* client body bytes consumed */
-    unsigned               resp_chunked:1;
-    unsigned               resp_until_close:1;
-    unsigned               resp_done:1;
-    unsigned               upstream_keepalive:1;
-    unsigned               got_response:1;
-    unsigned               counted:1;   /* peer inflight incremented       */
-    unsigned               group_counted:1;   /* upstream inflight too     */
-    unsigned               no_retry:1;
-} pt_proxy_t;
 
 
 static int pt_proxy_build_head(pt_proxy_t *p);
@@ -85,9 +44,6 @@ static int pt_proxy_fill_body(pt_proxy_t *p);
 static void pt_proxy_read_response(pt_proxy_t *p);
 static int pt_proxy_process_head(pt_proxy_t *p);
 static void pt_proxy_stream(pt_proxy_t *p);
-static void pt_proxy_finish(pt_proxy_t *p);
-static void pt_proxy_fail(pt_proxy_t *p, unsigned status, int err,
-    const char *what);
 static void pt_proxy_cleanup(void *data);
 static void pt_proxy_deadline(pt_event_t *ev);
 
@@ -95,6 +51,7 @@ static void pt_proxy_deadline(pt_event_t *ev);
 int
 pt_proxy_handler(pt_http_request_t *r)
 {
+    int                   rc;
     char                 *mem;
     pt_proxy_t           *p;
     pt_upstream_t        *us;
@@ -119,6 +76,11 @@ pt_proxy_handler(pt_http_request_t *r)
 
     if (pt_pool_cleanup_add(r->pool, pt_proxy_cleanup, p) == NULL) {
         return PT_ERROR;
+    }
+
+    rc = pt__proxy_websocket(p);
+    if (rc != PT_OK) {
+        return rc;
     }
 
     /* The circuit breaker: beyond max_inflight, 503 at once. */
@@ -198,6 +160,7 @@ pt_proxy_build_head(pt_proxy_t *p)
     pt_str_null(&conf.scheme);
     conf.body = pt_proxy_body_framing(r);
     conf.close = (p->us->keepalive == 0);
+    conf.upgrade = p->upgrade;
 
     p->req_chunked = (conf.body == PT_PROXY_BODY_CHUNKED);
 
@@ -259,7 +222,7 @@ pt_proxy_connect(pt_proxy_t *p)
 
     peer = pt_upstream_peer_of(p->us, p->peer);
     if (peer == NULL) {
-        pt_proxy_fail(p, 502, 0, "the peer left the upstream");
+        pt__proxy_fail(p, 502, 0, "the peer left the upstream");
         return;
     }
 
@@ -274,7 +237,7 @@ pt_proxy_connect(pt_proxy_t *p)
         rc = pt_upstream_connect(peer, &uc);
 
         if (rc == PT_ERROR) {
-            pt_proxy_fail(p, 502, errno, "connect() failed");
+            pt__proxy_fail(p, 502, errno, "connect() failed");
             return;
         }
 
@@ -283,7 +246,7 @@ pt_proxy_connect(pt_proxy_t *p)
                                     peer->ssl_session) != PT_OK)
         {
             p->uc = uc;
-            pt_proxy_fail(p, 502, 0, pt_ssl_error(uc));
+            pt__proxy_fail(p, 502, 0, pt_ssl_error(uc));
             return;
         }
     }
@@ -322,7 +285,7 @@ pt_proxy_handshake(pt_proxy_t *p)
     uc = p->uc;
 
     if (uc->read->timedout || uc->write->timedout) {
-        pt_proxy_fail(p, 504, 0, "upstream timed out in the TLS handshake");
+        pt__proxy_fail(p, 504, 0, "upstream timed out in the TLS handshake");
         return;
     }
 
@@ -333,7 +296,7 @@ pt_proxy_handshake(pt_proxy_t *p)
     }
 
     if (rc != PT_OK) {
-        pt_proxy_fail(p, 502, 0, pt_ssl_error(uc));
+        pt__proxy_fail(p, 502, 0, pt_ssl_error(uc));
         return;
     }
 
@@ -356,9 +319,14 @@ pt_proxy_upstream_write(pt_event_t *ev)
     uc = ev->data;
     p = uc->data;
 
+    if (p->tunnel) {
+        pt_tunnel_run(p->tunnel);
+        return;
+    }
+
     if (p->state == PT_PROXY_CONNECTING) {
         if (ev->timedout) {
-            pt_proxy_fail(p, 504, 0, "upstream timed out while connecting");
+            pt__proxy_fail(p, 504, 0, "upstream timed out while connecting");
             return;
         }
 
@@ -370,7 +338,7 @@ pt_proxy_upstream_write(pt_event_t *ev)
         }
 
         if (err) {
-            pt_proxy_fail(p, 502, err, "connect() failed");
+            pt__proxy_fail(p, 502, err, "connect() failed");
             return;
         }
 
@@ -395,7 +363,7 @@ pt_proxy_upstream_write(pt_event_t *ev)
      * its answer while it still reads the body. */
     if (!p->req_sent) {
         if (ev->timedout) {
-            pt_proxy_fail(p, 504, 0, "upstream timed out while sending the "
+            pt__proxy_fail(p, 504, 0, "upstream timed out while sending the "
                           "request");
             return;
         }
@@ -429,7 +397,7 @@ pt_proxy_send(pt_proxy_t *p)
             }
 
             if (rc != PT_OK) {
-                pt_proxy_fail(p, rc == PT_ERROR ? 499 : (unsigned) rc, 0,
+                pt__proxy_fail(p, rc == PT_ERROR ? 499 : (unsigned) rc, 0,
                               NULL);
                 return;
             }
@@ -461,7 +429,7 @@ pt_proxy_send(pt_proxy_t *p)
                 return;
             }
 
-            pt_proxy_fail(p, 502, errno, "send() to upstream failed");
+            pt__proxy_fail(p, 502, errno, "send() to upstream failed");
             return;
         }
 
@@ -569,6 +537,11 @@ pt_proxy_client_read(pt_http_request_t *r)
 
     p = pt_http_get_module_ctx(r, pt_upstream_module);
 
+    if (p && p->tunnel) {
+        pt_tunnel_run(p->tunnel);
+        return;
+    }
+
     if (p && p->uc && p->state >= PT_PROXY_SENDING && !p->req_sent
         && !p->req_body_done && p->body.pos == p->body.last)
     {
@@ -587,6 +560,11 @@ pt_proxy_client_write(pt_http_request_t *r)
 
     p = pt_http_get_module_ctx(r, pt_upstream_module);
 
+    if (p && p->tunnel) {
+        pt_tunnel_run(p->tunnel);
+        return;
+    }
+
     if (r->connection->write->timedout) {
         r->connection->write->timedout = 0;
         pt_http_log_request(r, PT_LOG_INFO,
@@ -598,6 +576,11 @@ pt_proxy_client_write(pt_http_request_t *r)
 
     if (p && p->state == PT_PROXY_STREAMING) {
         pt_proxy_stream(p);
+        return;
+    }
+
+    if (p && p->state == PT_PROXY_SWITCHING) {
+        pt__proxy_switching(p);
         return;
     }
 
@@ -617,10 +600,19 @@ pt_proxy_upstream_read(pt_event_t *ev)
     uc = ev->data;
     p = uc->data;
 
+    if (p->tunnel) {
+        pt_tunnel_run(p->tunnel);
+        return;
+    }
+
     if (ev->timedout) {
-        pt_proxy_fail(p, 504, 0, "upstream timed out while reading the "
+        pt__proxy_fail(p, 504, 0, "upstream timed out while reading the "
                       "response");
         return;
+    }
+
+    if (p->state == PT_PROXY_SWITCHING) {
+        return;         /* read once the 101 is with the client */
     }
 
     if (p->state == PT_PROXY_STREAMING) {
@@ -717,7 +709,7 @@ pt_proxy_read_response(pt_proxy_t *p)
 
     for ( ;; ) {
         if (p->in.last == p->in.end) {
-            pt_proxy_fail(p, 502, 0, "upstream sent too big a header");
+            pt__proxy_fail(p, 502, 0, "upstream sent too big a header");
             return;
         }
 
@@ -736,7 +728,7 @@ pt_proxy_read_response(pt_proxy_t *p)
                 return;
             }
 
-            pt_proxy_fail(p, 502, n ? errno : 0, n ? "recv() from upstream "
+            pt__proxy_fail(p, 502, n ? errno : 0, n ? "recv() from upstream "
                           "failed" : "upstream closed the connection before "
                           "responding");
             return;
@@ -813,14 +805,18 @@ pt_proxy_process_head(pt_proxy_t *p)
         if (pt_http_parse_response_head(p->in.pos, &p->scan, &sl, hdrs, &n)
             != PT_OK)
         {
-            pt_proxy_fail(p, 502, 0, "upstream sent an invalid response");
+            pt__proxy_fail(p, 502, 0, "upstream sent an invalid response");
             return PT_ERROR;
         }
 
         if (sl.status >= 100 && sl.status < 200) {
             if (sl.status == 101) {
-                pt_proxy_fail(p, 502, 0, "upstream switched protocols, "
-                              "which this route does not allow");
+                if (p->upgrade) {
+                    return pt__proxy_switch(p, &sl, hdrs, n);
+                }
+
+                pt__proxy_fail(p, 502, 0, "upstream switched protocols "
+                              "without being asked to");
                 return PT_ERROR;
             }
 
@@ -829,7 +825,7 @@ pt_proxy_process_head(pt_proxy_t *p)
             if (pt_proxy_interim_passes(r, sl.status)
                 && pt_proxy_interim(p, &sl, hdrs, n) != PT_OK)
             {
-                pt_proxy_fail(p, 500, 0, "out of memory");
+                pt__proxy_fail(p, 500, 0, "out of memory");
                 return PT_ERROR;
             }
 
@@ -858,7 +854,7 @@ pt_proxy_process_head(pt_proxy_t *p)
     rc = pt_proxy_response_head(r, sl.version, sl.status, hdrs, n, &resp);
 
     if (rc != PT_OK) {
-        pt_proxy_fail(p, rc == PT_ERROR ? 500 : (unsigned) rc, 0,
+        pt__proxy_fail(p, rc == PT_ERROR ? 500 : (unsigned) rc, 0,
                       resp.error ? resp.error : "out of memory");
         return PT_ERROR;
     }
@@ -892,7 +888,7 @@ pt_proxy_process_head(pt_proxy_t *p)
 
     if (rc != PT_OK) {
         p->upstream_keepalive = 0;
-        pt_proxy_finish(p);
+        pt__proxy_finish(p);
         pt_http_finalize(r, rc);
         return PT_ERROR;
     }
@@ -1005,7 +1001,7 @@ pt_proxy_stream(pt_proxy_t *p)
             out = NULL;
 
             if (pt_proxy_take_body(p, &out) != PT_OK) {
-                pt_proxy_fail(p, 502, 0, "upstream sent an invalid body");
+                pt__proxy_fail(p, 502, 0, "upstream sent an invalid body");
                 return;
             }
 
@@ -1021,7 +1017,7 @@ pt_proxy_stream(pt_proxy_t *p)
 
         if (rc == PT_ERROR) {
             p->upstream_keepalive = 0;
-            pt_proxy_finish(p);
+            pt__proxy_finish(p);
             pt_http_finalize(r, PT_ERROR);
             return;
         }
@@ -1031,7 +1027,7 @@ pt_proxy_stream(pt_proxy_t *p)
         }
 
         if (p->resp_done) {
-            pt_proxy_finish(p);
+            pt__proxy_finish(p);
             pt_http_finalize(r, PT_OK);
             return;
         }
@@ -1062,7 +1058,7 @@ pt_proxy_stream(pt_proxy_t *p)
         }
 
         if (n <= 0) {
-            pt_proxy_fail(p, 502, n ? errno : 0, "upstream closed the "
+            pt__proxy_fail(p, 502, n ? errno : 0, "upstream closed the "
                           "connection in the middle of the response");
             return;
         }
@@ -1105,8 +1101,8 @@ pt_proxy_keep_session(pt_proxy_t *p)
 
 
 /* Give the upstream connection back (or close it) and note the timing. */
-static void
-pt_proxy_finish(pt_proxy_t *p)
+void
+pt__proxy_finish(pt_proxy_t *p)
 {
     int  reusable;
 
@@ -1192,8 +1188,8 @@ pt_proxy_retry(pt_proxy_t *p)
 }
 
 
-static void
-pt_proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
+void
+pt__proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
 {
     pt_http_request_t  *r;
 
@@ -1223,7 +1219,7 @@ pt_proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
     }
 
     p->upstream_keepalive = 0;
-    pt_proxy_finish(p);
+    pt__proxy_finish(p);
 
     if (r->header_sent && !pt_http_output_started(r)) {
         /* The head was only queued: the client has seen nothing, so it
@@ -1249,7 +1245,7 @@ pt_proxy_deadline(pt_event_t *ev)
     p = ev->data;
     p->no_retry = 1;        /* the whole request's time is up */
 
-    pt_proxy_fail(p, 504, 0, "route timeout reached");
+    pt__proxy_fail(p, 504, 0, "route timeout reached");
 }
 
 
@@ -1266,6 +1262,11 @@ pt_proxy_cleanup(void *data)
     }
 
     pt_timer_del(&p->deadline);
+
+    if (p->tunnel) {
+        pt_tunnel_stop(p->tunnel);
+        p->tunnel = NULL;
+    }
 
     if (p->counted) {
         __atomic_sub_fetch(&p->peer->inflight, 1, __ATOMIC_RELAXED);

@@ -117,7 +117,7 @@ pt_proxy_request_head(pt_http_request_t *r,
           + sizeof("X-Request-ID: \r\n") - 1 + r->request_id.len
           + sizeof("Content-Length: 18446744073709551615\r\n") - 1
           + sizeof("Transfer-Encoding: chunked\r\n") - 1
-          + sizeof("Connection: close\r\n") - 1
+          + sizeof("Upgrade: websocket\r\nConnection: upgrade\r\n") - 1
           + sizeof("\r\n") - 1;
 
     for (i = 0; i < n; i++) {
@@ -195,7 +195,12 @@ pt_proxy_request_head(pt_http_request_t *r,
         break;
     }
 
-    if (conf->close) {
+    /* The upstream sees the one protocol that was checked, whatever
+     * else the client listed. */
+    if (conf->upgrade) {
+        b = pt_cpystr(b, "Upgrade: websocket\r\nConnection: upgrade\r\n");
+
+    } else if (conf->close) {
         b = pt_cpystr(b, "Connection: close\r\n");
     }
 

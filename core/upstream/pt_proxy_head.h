@@ -35,6 +35,9 @@ typedef struct {
     pt_str_t          scheme;   /* X-Forwarded-Proto; empty means "http" */
     pt_proxy_body_e   body;     /* pt_proxy_body_framing(r), as a rule   */
     unsigned          close:1;  /* no keep-alive: send Connection: close */
+    unsigned          upgrade:1;/* a checked WebSocket upgrade: send
+                                   Upgrade: websocket, Connection: upgrade
+                                   (and never close)                     */
 } pt_proxy_head_conf_t;
 
 
@@ -64,7 +67,9 @@ pt_proxy_body_e pt_proxy_body_framing(pt_http_request_t *r);
  *   conf->client appended; X-Forwarded-Proto; X-Forwarded-Host when the
  *   client sent a Host; X-Request-ID: r->request_id;
  *   Content-Length or Transfer-Encoding: chunked per conf->body;
- *   Connection: close when conf->close.
+ *   Upgrade: websocket and Connection: upgrade when conf->upgrade (the
+ *   client's own Upgrade and Connection are hop-by-hop, and dropped);
+ *   else Connection: close when conf->close.
  * Fields removed by an edit (an empty name) are skipped. PT_OK, or
  * PT_ERROR when memory is exhausted. */
 int pt_proxy_request_head(pt_http_request_t *r,

@@ -8,6 +8,7 @@
 
 #include "pt_upstream.h"
 #include "pt_upstream_conf.h"
+#include "pt_websocket.h"
 #include "pt_ssl.h"
 #include "pt_string.h"
 #include "pt_time.h"
@@ -26,6 +27,8 @@ static int pt_upstream_set_timeouts(pt_conf_t *cf, const pt_command_t *cmd,
 static int pt_upstream_set_keepalive(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 static int pt_upstream_set_route(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+static int pt_upstream_set_websocket(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 static int pt_upstream_set_int(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
@@ -77,6 +80,9 @@ static const pt_command_t  pt_upstream_commands[] = {
       0, NULL },
 
     { "upstream", PT_CONF_ROUTE | PT_CONF_SCALAR, pt_upstream_set_route,
+      0, NULL },
+
+    { "websocket", PT_CONF_ROUTE | PT_CONF_SCALAR, pt_upstream_set_websocket,
       0, NULL },
 
     pt_null_command
@@ -146,6 +152,17 @@ pt_upstream_of_route(pt_route_t *route)
     urcf = route->conf[pt_upstream_module.index];
 
     return urcf ? urcf->upstream : NULL;
+}
+
+
+int
+pt_upstream_route_websocket(pt_route_t *route)
+{
+    pt_upstream_route_conf_t  *urcf;
+
+    urcf = route->conf[pt_upstream_module.index];
+
+    return urcf ? urcf->websocket : 0;
 }
 
 
@@ -450,6 +467,29 @@ pt_upstream_set_route(pt_conf_t *cf, const pt_command_t *cmd,
 }
 
 
+/* websocket: true lets a WebSocket upgrade through to the upstream. */
+static int
+pt_upstream_set_websocket(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    pt_upstream_route_conf_t  *urcf;
+
+    urcf = conf;
+    urcf->websocket_node = node;
+
+    if (pt_conf_parse_flag(cf, node, &urcf->websocket) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (urcf->websocket && pt_ws_init() != PT_OK) {
+        return pt_conf_error(cf, node,
+                             "websocket: OpenSSL has no SHA-1 for the handshake");
+    }
+
+    return PT_OK;
+}
+
+
 static int
 pt_upstream_validate(pt_conf_t *cf, void *conf)
 {
@@ -462,6 +502,11 @@ pt_upstream_validate(pt_conf_t *cf, void *conf)
     urcf = conf;
 
     if (urcf->node == NULL) {
+        if (urcf->websocket) {
+            return pt_conf_error(cf, urcf->websocket_node,
+                                 "websocket: needs the upstream: action on the route");
+        }
+
         return PT_OK;
     }
 

@@ -152,6 +152,10 @@ pt_upstream_t *pt_upstream_find(pt_cycle_t *cycle, const pt_str_t *name);
 /* The upstream a route proxies to, or NULL. */
 pt_upstream_t *pt_upstream_of_route(pt_route_t *route);
 
+/* 1 when the route has `websocket: true`: a WebSocket upgrade request is
+ * checked and tunnelled to the upstream (pt_proxy.c). */
+int pt_upstream_route_websocket(pt_route_t *route);
+
 /* Refresh the worker's view if the shared set changed. */
 void pt_upstream_sync(pt_upstream_t *us);
 

@@ -19,6 +19,8 @@ typedef struct {
 typedef struct {
     pt_yaml_node_t      *node;         /* the route's `upstream:` value   */
     pt_upstream_t       *upstream;
+    pt_yaml_node_t      *websocket_node;
+    int                  websocket;    /* websocket: true                 */
 } pt_upstream_route_conf_t;
 
 
