@@ -19,7 +19,7 @@ use Test::Portico;
 use Time::HiRes qw(sleep time);
 
 my $t = Test::Portico->new()->has_daemon('h2load')->has_daemon('nghttp')
-                          ->plan(47);
+                          ->plan(49);
 my $b1 = $t->backend(id => 'b1');
 
 $t->write_config(<<'EOF')->run();
@@ -204,6 +204,26 @@ SKIP: {
     skip 'memory is not measured under sanitizers', 1 if $sanitized;
     cmp_ok($peak - $before, '<', 4096,
            "upload: worker peak $peak KiB, $before KiB before");
+}
+
+# 100 uploads of 2 MiB at once on one connection (200 MiB in all): what
+# the worker holds grows with the streams (each has one 64 KiB window
+# block, and its proxying two more), not with the bodies.
+my $two = "$dir/two.bin";
+open $fh, '>', $two or die;
+binmode $fh;
+print $fh $chunk for 1 .. 32;       # 2 MiB
+close $fh;
+($status, $before, $peak) = with_rss_peak(
+    "h2load -n 100 -c 1 -m 100 -d $two '$url/api/many' > $dir/many.txt");
+my $many = Test::Portico::_read_file("$dir/many.txt");
+like($many, qr/status codes: 100 2xx, 0 3xx, 0 4xx, 0 5xx/,
+     '100 concurrent 2 MiB uploads on one connection, all 200');
+SKIP: {
+    skip 'memory is not measured under sanitizers', 1 if $sanitized;
+    # 100 streams x (64 KiB + 2 x 64 KiB) = 19 MiB at most, plus sockets
+    cmp_ok($peak - $before, '<', 24 * 1024,
+           "100 uploads: worker peak $peak KiB, $before KiB before");
 }
 
 # A body without a length goes upstream chunked.
