@@ -72,6 +72,7 @@ typedef struct {
     pt_yaml_node_t   *node;
     pt_ssl_server_t  *ssl;        /* `tls:` settings, or NULL            */
     unsigned          admin:1;
+    unsigned          http2:1;    /* h2c by preface (h2 by ALPN on TLS) */
 } pt_http_listen_t;
 
 
@@ -111,6 +112,13 @@ typedef struct {
     size_t             max_body_size;
     pt_int_t           max_headers;
     pt_uint_t          underscore_headers;   /* PT_HTTP_UNDERSCORE_*      */
+
+    /* HTTP/2 (pt_http2.c). */
+    pt_int_t           http2_max_concurrent_streams;
+    size_t             http2_max_header_list_size;
+    pt_rate_t          http2_reset_rate;     /* stream resets per conn.   */
+    pt_rate_t          http2_control_rate;   /* PING, SETTINGS, PRIORITY,
+                                                empty DATA per conn.      */
 
     pt_array_t         listens;        /* pt_http_listen_t *              */
     pt_array_t         routes;         /* pt_route_t *                    */
@@ -168,6 +176,50 @@ struct pt_http_connection_s {
 };
 
 
+/*
+ * The protocol seam. Everything a request does with its client that
+ * depends on the wire goes through r->proto: HTTP/1 (pt_http_request.c,
+ * pt_http_output.c, pt_http_body.c) and HTTP/2 (pt_http2*.c) each supply
+ * one table. The phases, filters, modules and the proxy only use the
+ * pt_http_* functions below, which are the same for both.
+ */
+typedef struct {
+    const char  *name;          /* "HTTP/1.1", "HTTP/2"                 */
+
+    /* Write the response head once the header filters ran (status,
+     * headers_out and the request's flags are final). HTTP/1 queues the
+     * serialized head in r->out; HTTP/2 keeps it until the first flush. */
+    int   (*send_header)(pt_http_request_t *r);
+
+    /* Move r->out towards the client as far as it takes it now: PT_OK
+     * when every link left the request (their buffers may be reused),
+     * PT_AGAIN (r->write_event_handler runs on progress or on
+     * send_timeout, with r->connection->write->timedout set), PT_ERROR
+     * when the client is gone. */
+    int   (*flush)(pt_http_request_t *r);
+
+    /* Forget a head that was queued but not committed to the wire. */
+    void  (*output_reset)(pt_http_request_t *r);
+
+    /* 1 once any byte of the response is committed to the client. */
+    int   (*output_started)(pt_http_request_t *r);
+
+    /* See pt_http_read_body(). */
+    int   (*read_body)(pt_http_request_t *r, char *dst, size_t size,
+                       size_t *n);
+
+    /* The default read handler while a response is produced: notice a
+     * client that went away. */
+    void  (*block_reading)(pt_http_request_t *r);
+
+    /* The request is over and logged: the response went out whole (done)
+     * or it was aborted (terminate). Each frees the request and keeps the
+     * connection for more, or closes it. */
+    void  (*done)(pt_http_request_t *r);
+    void  (*terminate)(pt_http_request_t *r);
+} pt_http_proto_t;
+
+
 /* Request body reader state (pt_http_body.c). */
 typedef struct {
     int64_t             rest;          /* Content-Length bytes still due  */
@@ -182,8 +234,12 @@ typedef struct {
 
 
 struct pt_http_request_s {
-    pt_connection_t          *connection;
+    pt_connection_t          *connection;  /* the client's; an HTTP/2
+                                              stream's own (its events,
+                                              timers and byte count)    */
     pt_http_connection_t     *hc;
+    const pt_http_proto_t    *proto;
+    void                     *stream;      /* pt_http2_stream_t, or NULL */
     pt_pool_t                *pool;
     pt_http_main_conf_t      *hmcf;
 
@@ -228,7 +284,7 @@ struct pt_http_request_s {
     pt_str_t                  upstream_addr;
     int64_t                   upstream_usec;     /* -1: no upstream       */
 
-    unsigned                  version:8;      /* 10 or 11                 */
+    unsigned                  version:8;      /* 10, 11 or 20             */
     unsigned                  keepalive:1;
     unsigned                  header_sent:1;  /* the head reached output  */
     unsigned                  response_done:1;/* last buffer handed off   */
@@ -240,6 +296,7 @@ struct pt_http_request_s {
     unsigned                  error:1;        /* aborted                  */
     unsigned                  client_aborted:1;
     unsigned                  finalizing:1;
+    unsigned                  counted:1;      /* in the process's count   */
 };
 
 
@@ -286,6 +343,11 @@ pt_route_t *pt_http_admin_route_add(pt_conf_t *cf, const char *path,
 
 /* Request lifecycle (pt_http_request.c). */
 void pt_http_init_connection(pt_connection_t *c);
+/* A request on connection c with its own pool, as both protocols start
+ * one, with `extra` zeroed bytes right after it for the protocol's own
+ * state; NULL when out of memory. */
+pt_http_request_t *pt_http_alloc_request(pt_connection_t *c,
+    pt_http_connection_t *hc, const pt_http_proto_t *proto, size_t extra);
 void pt_http_run_phases(pt_http_request_t *r);
 void pt_http_finalize(pt_http_request_t *r, int rc);
 void pt_http_request_handler_read(pt_event_t *ev);
@@ -322,6 +384,8 @@ int pt_http_flush(pt_http_request_t *r);
 /* Forget a response that was queued but not one byte of it sent, so an
  * error status can replace it. */
 void pt_http_output_reset(pt_http_request_t *r);
+/* 1 once some byte of the response is committed to the client. */
+int pt_http_output_started(pt_http_request_t *r);
 pt_chain_t *pt_http_link_get(pt_http_request_t *r);
 void pt_http_link_free(pt_http_request_t *r, pt_chain_t *cl);
 /* A complete small response: status, content type and body. */
@@ -388,6 +452,22 @@ int pt_http_tls_postconfig(pt_conf_t *cf);
 int pt_http_tls_init_master(pt_cycle_t *cycle);
 int pt_http_tls_stats(pt_cycle_t *cycle, pt_ssl_stats_t *st);
 
+/* Internal to the http core: the parts of request set-up both protocols
+ * share (pt_http_request.c). */
+int pt__http_index_headers(pt_http_request_t *r);
+int pt__http_host_valid(const char *h, size_t len, pt_str_t *host,
+    pt_pool_t *pool);
+size_t pt__http_copy_fields(pt_http_request_t *r,
+    const pt_http_header_t *from, size_t n);
+int pt__http_underscores(pt_http_request_t *r, const pt_http_header_t *from,
+    size_t n);
+void pt__http_set_idle(pt_connection_t *c, int idle);
+/* Close after our last byte without losing it to a RST: shut the write
+ * side, read and drop for up to 5 s (2 s idle), then close. */
+void pt__http_lingering_close(pt_connection_t *c);
+/* Run LOG once and count the request (both protocols' ends). */
+void pt__http_request_end(pt_http_request_t *r);
+
 /* Internal to the http core: run a kind of registered handler. The
  * CONNECT phase (resumable) ends in pt__http_connect_done(c, rc):
  * PT_OK serves requests, anything else closes. */
@@ -396,6 +476,13 @@ void pt__http_connect_done(pt_connection_t *c, int rc);
 void pt__http_run_log(pt_http_request_t *r);
 int pt__http_run_header_filters(pt_http_request_t *r);
 int pt__http_run_body_filters(pt_http_request_t *r, pt_chain_t **chain);
+
+/* The HTTP/1 side of the seam (pt_http_output.c, pt_http_body.c). */
+int pt_http1_send_header(pt_http_request_t *r);
+int pt_http1_flush(pt_http_request_t *r);
+void pt_http1_output_reset(pt_http_request_t *r);
+int pt_http1_read_body(pt_http_request_t *r, char *dst, size_t size,
+    size_t *n);
 
 /* Handlers the http core registers itself. */
 int pt_http_request_id(pt_http_request_t *r);

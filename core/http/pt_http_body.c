@@ -199,6 +199,13 @@ pt_http_read_chunked(pt_http_request_t *r, char *dst, size_t size, size_t *n)
 int
 pt_http_read_body(pt_http_request_t *r, char *dst, size_t size, size_t *n)
 {
+    return r->proto->read_body(r, dst, size, n);
+}
+
+
+int
+pt_http1_read_body(pt_http_request_t *r, char *dst, size_t size, size_t *n)
+{
     pt_connection_t  *c;
 
     c = r->connection;

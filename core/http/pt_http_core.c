@@ -29,6 +29,10 @@ static int pt_http_set_listen_address(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 static int pt_http_set_listen_backlog(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
+static int pt_http_set_listen_http2(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+static int pt_http_set_rate(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
 
 
 static const pt_command_t  pt_http_commands[] = {
@@ -57,6 +61,8 @@ static const pt_command_t  pt_http_commands[] = {
       0, NULL },
 
     { "tls", PT_CONF_LISTEN | PT_CONF_MAP, pt_http_tls_set, 0, NULL },
+    { "http2", PT_CONF_LISTEN | PT_CONF_SCALAR, pt_http_set_listen_http2,
+      0, NULL },
 
     pt_null_command
 };
@@ -112,6 +118,8 @@ pt_http_create_conf(pt_conf_t *cf, pt_conf_level_e level)
     hmcf->max_body_size = PT_CONF_UNSET_SIZE;
     hmcf->max_headers = PT_CONF_UNSET;
     hmcf->underscore_headers = PT_CONF_UNSET_UINT;
+    hmcf->http2_max_concurrent_streams = PT_CONF_UNSET;
+    hmcf->http2_max_header_list_size = PT_CONF_UNSET_SIZE;
 
     if (pt_array_init(&hmcf->listens, cf->pool, 4, sizeof(void *)) != PT_OK
         || pt_array_init(&hmcf->routes, cf->pool, 16, sizeof(void *))
@@ -158,6 +166,21 @@ pt_http_merge_conf(pt_conf_t *cf, void *parent, void *child)
 
     if (hmcf->underscore_headers == PT_CONF_UNSET_UINT) {
         hmcf->underscore_headers = PT_HTTP_UNDERSCORE_DROP;
+    }
+
+    pt_conf_merge_value(hmcf->http2_max_concurrent_streams, PT_CONF_UNSET,
+                        128);
+    pt_conf_merge_size(hmcf->http2_max_header_list_size, PT_CONF_UNSET_SIZE,
+                       64 * 1024);
+
+    if (hmcf->http2_reset_rate.period == 0) {
+        hmcf->http2_reset_rate.count = 100;
+        hmcf->http2_reset_rate.period = 1000;
+    }
+
+    if (hmcf->http2_control_rate.period == 0) {
+        hmcf->http2_control_rate.count = 1000;
+        hmcf->http2_control_rate.period = 1000;
     }
 
     return PT_OK;
@@ -280,11 +303,20 @@ static const pt_command_t  pt_http_limits[] = {
     { "underscore_headers", 0, pt_conf_set_enum,
       offsetof(pt_http_main_conf_t, underscore_headers),
       pt_http_underscore_values },
+    { "http2_max_concurrent_streams", 0, pt_conf_set_num,
+      offsetof(pt_http_main_conf_t, http2_max_concurrent_streams), NULL },
+    { "http2_max_header_list_size", 0, pt_conf_set_size,
+      offsetof(pt_http_main_conf_t, http2_max_header_list_size), NULL },
+    { "http2_reset_rate", 0, pt_http_set_rate,
+      offsetof(pt_http_main_conf_t, http2_reset_rate), NULL },
+    { "http2_control_rate", 0, pt_http_set_rate,
+      offsetof(pt_http_main_conf_t, http2_control_rate), NULL },
     pt_null_command
 };
 
 static const pt_conf_bounds_t  pt_http_max_conn_bounds = { 1, 1000000 };
 static const pt_conf_bounds_t  pt_http_max_headers_bounds = { 8, 1000 };
+static const pt_conf_bounds_t  pt_http2_streams_bounds = { 1, 65536 };
 
 
 static int
@@ -321,6 +353,8 @@ pt_http_set_limits(pt_conf_t *cf, const pt_command_t *cmd,
             c.post = &pt_http_max_conn_bounds;
         } else if (strcmp(l->name, "max_headers") == 0) {
             c.post = &pt_http_max_headers_bounds;
+        } else if (strcmp(l->name, "http2_max_concurrent_streams") == 0) {
+            c.post = &pt_http2_streams_bounds;
         }
 
         if (c.set(cf, &c, node->pairs[i].value, conf) != PT_OK) {
@@ -341,6 +375,14 @@ pt_http_set_limits(pt_conf_t *cf, const pt_command_t *cmd,
                            "limits: max_header_size must be between 1k and 1m");
     }
 
+    if (hmcf->http2_max_header_list_size != PT_CONF_UNSET_SIZE
+        && (hmcf->http2_max_header_list_size < 1024
+            || hmcf->http2_max_header_list_size > 16 * 1024 * 1024))
+    {
+        rc = pt_conf_error(cf, node,
+                           "limits: http2_max_header_list_size must be between 1k and 16m");
+    }
+
     /* A tunnel that nothing ever closes would hold its slot for good. */
     if (hmcf->websocket_idle_timeout == 0) {
         rc = pt_conf_error(cf, node,
@@ -348,6 +390,31 @@ pt_http_set_limits(pt_conf_t *cf, const pt_command_t *cmd,
     }
 
     return rc;
+}
+
+
+/* A rate of SPEC 2's form ("100/s"), per connection. */
+static int
+pt_http_set_rate(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    const char  *reason;
+    pt_rate_t   *rate;
+
+    if (pt_conf_expect(cf, node, PT_YAML_SCALAR, cmd->name) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    rate = (pt_rate_t *) ((char *) conf + cmd->offset);
+
+    if (pt_parse_rate(node->scalar.data, node->scalar.len, rate, &reason)
+        != PT_OK)
+    {
+        return pt_conf_error(cf, node, "%s: %s: \"%s\"", cmd->name, reason,
+                             node->scalar.data);
+    }
+
+    return PT_OK;
 }
 
 
@@ -503,6 +570,29 @@ pt_http_set_listen_backlog(pt_conf_t *cf, const pt_command_t *cmd,
     }
 
     hl->backlog = (pt_int_t) v;
+
+    return PT_OK;
+}
+
+
+static int
+pt_http_set_listen_http2(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    int                v;
+    const char        *reason;
+    pt_http_listen_t  *hl;
+
+    hl = cf->scope;
+
+    if (pt_parse_bool(node->scalar.data, node->scalar.len, &v, &reason)
+        != PT_OK)
+    {
+        return pt_conf_error(cf, node, "http2: %s: \"%s\"", reason,
+                             node->scalar.data);
+    }
+
+    hl->http2 = v ? 1 : 0;
 
     return PT_OK;
 }

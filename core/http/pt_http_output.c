@@ -74,16 +74,8 @@ pt_http_header_is_framing(const pt_str_t *name)
 int
 pt_http_send_header(pt_http_request_t *r)
 {
-    int                  rc, upgrade;
-    char                *p;
-    size_t               len, i;
-    unsigned             status;
-    const char          *reason;
-    pt_chain_t          *cl;
-    pt_http_header_t    *h;
-    pt_connection_t     *c;
-
-    c = r->connection;
+    int        rc;
+    unsigned   status;
 
     if (r->header_sent) {
         pt_http_log_request(r, PT_LOG_ALERT, "header already sent");
@@ -117,6 +109,27 @@ pt_http_send_header(pt_http_request_t *r)
     if (r->no_body && status != 304 && r->method != PT_HTTP_HEAD) {
         r->headers_out.content_length_n = -1;
     }
+
+    return r->proto->send_header(r);
+}
+
+
+/* The HTTP/1.1 head, queued in r->out: the first body bytes usually join
+ * it in one writev(). */
+int
+pt_http1_send_header(pt_http_request_t *r)
+{
+    int                  upgrade;
+    char                *p;
+    size_t               len, i;
+    unsigned             status;
+    const char          *reason;
+    pt_chain_t          *cl;
+    pt_http_header_t    *h;
+    pt_connection_t     *c;
+
+    c = r->connection;
+    status = r->status;
 
     if (!r->no_body && r->headers_out.content_length_n < 0) {
         if (r->version == 11) {
@@ -243,6 +256,21 @@ pt_http_send_header(pt_http_request_t *r)
 void
 pt_http_output_reset(pt_http_request_t *r)
 {
+    r->proto->output_reset(r);
+
+    r->header_sent = 0;
+    r->response_done = 0;
+    r->chunked_out = 0;
+    r->no_body = 0;
+    r->headers_out.headers.nelts = 0;
+    r->headers_out.content_length_n = -1;
+    r->headers_out.status = 0;
+}
+
+
+void
+pt_http1_output_reset(pt_http_request_t *r)
+{
     pt_chain_t  *cl, *next;
 
     for (cl = r->out; cl; cl = next) {
@@ -251,13 +279,13 @@ pt_http_output_reset(pt_http_request_t *r)
     }
 
     r->out = NULL;
-    r->header_sent = 0;
-    r->response_done = 0;
-    r->chunked_out = 0;
-    r->no_body = 0;
-    r->headers_out.headers.nelts = 0;
-    r->headers_out.content_length_n = -1;
-    r->headers_out.status = 0;
+}
+
+
+int
+pt_http_output_started(pt_http_request_t *r)
+{
+    return r->proto->output_started(r);
 }
 
 
@@ -296,6 +324,13 @@ pt_http_output(pt_http_request_t *r, pt_chain_t *in)
 
 int
 pt_http_flush(pt_http_request_t *r)
+{
+    return r->proto->flush(r);
+}
+
+
+int
+pt_http1_flush(pt_http_request_t *r)
 {
     pt_chain_t       *cl, *next;
     pt_connection_t  *c;

@@ -44,7 +44,6 @@ static const uint8_t  pt_http_class[256] = {
 
 static int pt_http_parse_version(const char *p, size_t len,
     unsigned *version);
-static unsigned pt_http_method(const char *p, size_t len);
 static int pt_http_parse_request_line(const char *p, size_t len,
     pt_http_request_line_t *rl);
 static int pt_http_parse_target(pt_http_request_line_t *rl);
@@ -231,8 +230,8 @@ pt_http_parse_version(const char *p, size_t len, unsigned *version)
 }
 
 
-static unsigned
-pt_http_method(const char *p, size_t len)
+unsigned
+pt_http_parse_method(const char *p, size_t len)
 {
     size_t  i;
 
@@ -289,7 +288,7 @@ pt_http_parse_request_line(const char *p, size_t len,
 
     rl->method_name.data = (char *) p;
     rl->method_name.len = (size_t) (q - p);
-    rl->method = pt_http_method(p, rl->method_name.len);
+    rl->method = pt_http_parse_method(p, rl->method_name.len);
 
     for (t = ++q; q < end && pt_http_is(*q, PT_C_TARGET); q++) {
         /* void */

@@ -119,6 +119,10 @@ int pt_http_parse_response_head(const char *buf,
     const pt_http_head_scan_t *s, pt_http_status_line_t *sl,
     pt_http_header_t *headers, size_t *nheaders);
 
+/* The PT_HTTP_* bit of a method name (case-sensitive), PT_HTTP_OTHER
+ * for any other. */
+unsigned pt_http_parse_method(const char *p, size_t len);
+
 /* Reason phrase for a status ("Not Found"), "Unknown" if none. */
 const char *pt_http_status_text(unsigned status);
 

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "pt_http.h"
+#include "pt_http2.h"
 #include "pt_http_path.h"
 #include "pt_core_module.h"
 #include "pt_string.h"
@@ -30,30 +31,42 @@ static size_t             pt_http_scratch_n;
 static void pt_http_conn_read(pt_event_t *rev);
 static void pt_http_conn_write(pt_event_t *wev);
 static void pt_http_wait_request(pt_connection_t *c);
+static int pt_http_preface(pt_connection_t *c);
 static pt_http_request_t *pt_http_create_request(pt_connection_t *c);
 static void pt_http_read_head(pt_http_request_t *r);
 static int pt_http_process_head(pt_http_request_t *r, size_t head_end);
 static int pt_http_process_headers(pt_http_request_t *r);
-static size_t pt_http_copy_fields(pt_http_request_t *r,
-    const pt_http_header_t *from, size_t n);
-static int pt_http_underscores(pt_http_request_t *r,
-    const pt_http_header_t *from, size_t n);
 static void pt_http_writer(pt_http_request_t *r);
 static void pt_http_request_done(pt_http_request_t *r);
+static void pt_http1_block_reading(pt_http_request_t *r);
+static int pt_http1_output_started(pt_http_request_t *r);
+static void pt_http1_done(pt_http_request_t *r);
+static void pt_http1_terminate(pt_http_request_t *r);
 static void pt_http_discarding(pt_http_request_t *r);
 static void pt_http_keepalive(pt_http_request_t *r);
 static void pt_http_terminate(pt_http_request_t *r);
 static void pt_http_free_request(pt_http_request_t *r);
 static void pt_http_close_connection(pt_connection_t *c);
-static void pt_http_lingering_close(pt_connection_t *c);
 static void pt_http_lingering_handler(pt_event_t *rev);
-static void pt_http_set_idle(pt_connection_t *c, int idle);
 
 
 typedef struct {
     pt_http_head_scan_t   scan;
     unsigned              line_checked:1;
 } pt_http_head_state_t;
+
+
+static const pt_http_proto_t  pt_http1_proto = {
+    .name = "HTTP/1.1",
+    .send_header = pt_http1_send_header,
+    .flush = pt_http1_flush,
+    .output_reset = pt_http1_output_reset,
+    .output_started = pt_http1_output_started,
+    .read_body = pt_http1_read_body,
+    .block_reading = pt_http1_block_reading,
+    .done = pt_http1_done,
+    .terminate = pt_http1_terminate,
+};
 
 
 /* Per worker: the buffer caches and the scratch array headers are parsed
@@ -117,6 +130,7 @@ pt_http_init_connection(pt_connection_t *c)
 void
 pt__http_connect_done(pt_connection_t *c, int rc)
 {
+    pt_str_t               alpn;
     pt_http_connection_t  *hc;
     pt_http_main_conf_t   *hmcf;
 
@@ -128,10 +142,20 @@ pt__http_connect_done(pt_connection_t *c, int rc)
     hc = c->data;
     hmcf = pt_http_main_conf(pt_cycle);
 
+    /* h2 chosen by ALPN: the session starts with the client preface. */
+    if (c->ssl && hc->listen->http2) {
+        pt_ssl_alpn(c, &alpn);
+
+        if (alpn.len == 2 && memcmp(alpn.data, "h2", 2) == 0) {
+            pt_http2_init(c, NULL, 0);
+            return;
+        }
+    }
+
     c->read->handler = pt_http_conn_read;
     c->write->handler = pt_http_conn_write;
 
-    pt_http_set_idle(c, 1);
+    pt__http_set_idle(c, 1);
     hc->head_start = pt_current_msec;
     pt_timer_add(c->read, hmcf->header_timeout);
 
@@ -143,8 +167,8 @@ pt__http_connect_done(pt_connection_t *c, int rc)
 }
 
 
-static void
-pt_http_set_idle(pt_connection_t *c, int idle)
+void
+pt__http_set_idle(pt_connection_t *c, int idle)
 {
     if (c->idle == (unsigned) idle) {
         return;
@@ -284,6 +308,11 @@ pt_http_wait_request(pt_connection_t *c)
         hc->buf->last += n;
     }
 
+    /* h2c with prior knowledge: the first bytes of the connection tell. */
+    if (c->requests == 0 && hc->listen->http2 && pt_http_preface(c)) {
+        return;
+    }
+
     /* A request starts: its head must now arrive within header_timeout. */
     if (c->requests > 0) {
         hmcf = pt_http_main_conf(pt_cycle);
@@ -291,7 +320,7 @@ pt_http_wait_request(pt_connection_t *c)
         pt_timer_add(rev, hmcf->header_timeout);
     }
 
-    pt_http_set_idle(c, 0);
+    pt__http_set_idle(c, 0);
     pt_reusable_connection(c, 0);
 
     r = pt_http_create_request(c);
@@ -304,23 +333,19 @@ pt_http_wait_request(pt_connection_t *c)
 }
 
 
-static pt_http_request_t *
-pt_http_create_request(pt_connection_t *c)
+pt_http_request_t *
+pt_http_alloc_request(pt_connection_t *c, pt_http_connection_t *hc,
+    const pt_http_proto_t *proto, size_t extra)
 {
-    pt_pool_t             *pool;
-    pt_http_request_t     *r;
-    pt_http_connection_t  *hc;
-    pt_http_head_state_t  *hs;
-
-    hc = c->data;
+    pt_pool_t          *pool;
+    pt_http_request_t  *r;
 
     pool = pt_pool_create(PT_HTTP_REQUEST_POOL);
     if (pool == NULL) {
         return NULL;
     }
 
-    r = pt_pcalloc(pool, sizeof(pt_http_request_t)
-                         + sizeof(pt_http_head_state_t));
+    r = pt_pcalloc(pool, sizeof(pt_http_request_t) + extra);
     if (r == NULL) {
         goto failed;
     }
@@ -328,6 +353,7 @@ pt_http_create_request(pt_connection_t *c)
     r->pool = pool;
     r->connection = c;
     r->hc = hc;
+    r->proto = proto;
     r->hmcf = pt_http_main_conf(pt_cycle);
 
     r->ctx = pt_pcalloc(pool, pt_modules_n * sizeof(void *));
@@ -348,14 +374,10 @@ pt_http_create_request(pt_connection_t *c)
     r->start_msec = pt_current_msec;
     r->start_usec = pt_monotonic_usec();
     r->bytes_sent_start = c->sent;
-    r->read_event_handler = pt_http_read_head;
+    r->read_event_handler = pt_http_block_reading;
     r->write_event_handler = pt_http_block_reading;
 
-    hs = (pt_http_head_state_t *) (r + 1);
-    memset(hs, 0, sizeof(pt_http_head_state_t));
-
     c->requests++;
-    hc->request = r;
 
     return r;
 
@@ -363,6 +385,84 @@ failed:
 
     pt_pool_destroy(pool);
     return NULL;
+}
+
+
+/* 1 when the connection is (or may still turn out to be) HTTP/2: the
+ * bytes so far are the client preface or its start. The head buffer goes
+ * back to the cache before HTTP/2 takes over (it may close c). */
+static int
+pt_http_preface(pt_connection_t *c)
+{
+    char                  *mem;
+    size_t                 len;
+    ssize_t                n;
+    pt_buf_t              *b;
+    pt_http_connection_t  *hc;
+
+    hc = c->data;
+    b = hc->buf;
+
+    for ( ;; ) {
+        len = (size_t) (b->last - b->pos);
+
+        if (memcmp(b->pos, PT_HTTP2_PREFACE,
+                   pt_min(len, PT_HTTP2_PREFACE_LEN)) != 0)
+        {
+            return 0;
+        }
+
+        if (len >= PT_HTTP2_PREFACE_LEN) {
+            break;
+        }
+
+        if (!c->read->ready) {
+            return 1;           /* the rest comes within header_timeout */
+        }
+
+        n = c->recv(c, b->last, (size_t) (b->end - b->last));
+
+        if (n == PT_AGAIN) {
+            return 1;
+        }
+
+        if (n == 0 || n == PT_ERROR) {
+            pt_http_close_connection(c);
+            return 1;
+        }
+
+        b->last += n;
+    }
+
+    mem = b->start;
+    hc->buf = NULL;
+
+    pt_http2_init(c, b->pos, len);
+
+    pt_block_put(&pt_http_head_blocks, mem);
+
+    return 1;
+}
+
+
+static pt_http_request_t *
+pt_http_create_request(pt_connection_t *c)
+{
+    pt_http_request_t     *r;
+    pt_http_connection_t  *hc;
+
+    hc = c->data;
+
+    r = pt_http_alloc_request(c, hc, &pt_http1_proto,
+                              sizeof(pt_http_head_state_t));
+    if (r == NULL) {
+        return NULL;
+    }
+
+    r->read_event_handler = pt_http_read_head;
+    hc->request = r;
+
+    return r;
 }
 
 
@@ -492,7 +592,7 @@ pt_http_process_head(pt_http_request_t *r, size_t head_end)
 
     /* Fields with '_' go before anything (routing included) sees them;
      * the scratch array keeps their names for the log below. */
-    under = pt_http_copy_fields(r, pt_http_scratch_headers, n);
+    under = pt__http_copy_fields(r, pt_http_scratch_headers, n);
 
     if (r->line.form == PT_HTTP_FORM_ORIGIN
         || r->line.form == PT_HTTP_FORM_ABSOLUTE)
@@ -523,15 +623,15 @@ pt_http_process_head(pt_http_request_t *r, size_t head_end)
     rc = pt_http_process_headers(r);
 
     if (rc == PT_OK && under) {
-        rc = pt_http_underscores(r, pt_http_scratch_headers, n);
+        rc = pt__http_underscores(r, pt_http_scratch_headers, n);
     }
 
     return rc;
 }
 
 
-static int
-pt_http_host_valid(const char *h, size_t len, pt_str_t *host,
+int
+pt__http_host_valid(const char *h, size_t len, pt_str_t *host,
     pt_pool_t *pool)
 {
     size_t  i, end;
@@ -789,12 +889,13 @@ pt_http_header_connection(pt_http_request_t *r, pt_http_header_t *h,
 }
 
 
-static int
-pt_http_process_headers(pt_http_request_t *r)
+/* Point headers_in at the fields the core knows, checking each: Host and
+ * Transfer-Encoding at most once, Content-Lengths that agree. */
+int
+pt__http_index_headers(pt_http_request_t *r)
 {
     int                            rc;
     size_t                         i, k;
-    pt_str_t                      *te;
     pt_http_header_t              *h;
     pt_http_headers_in_t          *in;
     const pt_http_known_header_t  *kh;
@@ -816,20 +917,38 @@ pt_http_process_headers(pt_http_request_t *r)
         }
     }
 
+    return PT_OK;
+}
+
+
+static int
+pt_http_process_headers(pt_http_request_t *r)
+{
+    int                            rc;
+    pt_str_t                      *te;
+    pt_http_headers_in_t          *in;
+
+    in = &r->headers_in;
+
+    rc = pt__http_index_headers(r);
+    if (rc != PT_OK) {
+        return rc;
+    }
+
     /* Host: exactly one in HTTP/1.1; absolute-form's authority wins. */
     if (in->host == NULL && r->version == 11) {
         return 400;
     }
 
     if (r->line.authority.len) {
-        if (!pt_http_host_valid(r->line.authority.data,
+        if (!pt__http_host_valid(r->line.authority.data,
                                 r->line.authority.len, &r->host, r->pool))
         {
             return 400;
         }
 
     } else if (in->host
-               && !pt_http_host_valid(in->host->value.data,
+               && !pt__http_host_valid(in->host->value.data,
                                       in->host->value.len, &r->host,
                                       r->pool))
     {
@@ -897,8 +1016,8 @@ pt_http_name_has_underscore(const pt_str_t *name)
 
 /* Copy the parsed fields to the request, leaving out those whose name
  * holds '_' unless they are allowed; returns how many were left out. */
-static size_t
-pt_http_copy_fields(pt_http_request_t *r, const pt_http_header_t *from,
+size_t
+pt__http_copy_fields(pt_http_request_t *r, const pt_http_header_t *from,
     size_t n)
 {
     size_t             i, left;
@@ -927,8 +1046,8 @@ pt_http_copy_fields(pt_http_request_t *r, const pt_http_header_t *from,
 /* Say which fields with '_' were dropped (or refused), once the request
  * id is known so the line can be matched with the access log. The names
  * are tokens (the parser checked), safe to log as they are. */
-static int
-pt_http_underscores(pt_http_request_t *r, const pt_http_header_t *from,
+int
+pt__http_underscores(pt_http_request_t *r, const pt_http_header_t *from,
     size_t n)
 {
     int      reject;
@@ -979,6 +1098,13 @@ pt_http_underscores(pt_http_request_t *r, const pt_http_header_t *from,
 
 void
 pt_http_block_reading(pt_http_request_t *r)
+{
+    r->proto->block_reading(r);
+}
+
+
+static void
+pt_http1_block_reading(pt_http_request_t *r)
 {
     char              c;
     ssize_t           n;
@@ -1075,21 +1201,38 @@ pt_http_writer(pt_http_request_t *r)
 static void
 pt_http_request_done(pt_http_request_t *r)
 {
+    pt__http_request_end(r);
+    r->proto->done(r);
+}
+
+
+void
+pt__http_request_end(pt_http_request_t *r)
+{
+    pt__http_run_log(r);
+
+    if (pt_proc_self && !r->counted) {
+        r->counted = 1;
+        pt_proc_self->requests++;
+    }
+}
+
+
+/* After a whole response: keep alive (draining the rest of the body
+ * first), or close. */
+static void
+pt_http1_done(pt_http_request_t *r)
+{
     int               rc;
     pt_connection_t  *c;
 
     c = r->connection;
 
-    pt__http_run_log(r);
-
-    if (pt_proc_self) {
-        pt_proc_self->requests++;
-    }
-
     if (!r->keepalive || c->close || pt_exiting || r->error) {
         if (!r->body.done) {
             pt_http_free_request(r);
-            pt_http_lingering_close(c);
+            pt_http_put_head_buffer(c);
+            pt__http_lingering_close(c);
             return;
         }
 
@@ -1199,7 +1342,7 @@ pt_http_keepalive(pt_http_request_t *r)
         return;
     }
 
-    pt_http_set_idle(c, 1);
+    pt__http_set_idle(c, 1);
     pt_reusable_connection(c, 1);
     pt_timer_add(c->read, hmcf->idle_timeout);
 
@@ -1212,19 +1355,28 @@ pt_http_keepalive(pt_http_request_t *r)
 static void
 pt_http_terminate(pt_http_request_t *r)
 {
+    r->error = 1;
+    pt__http_request_end(r);
+    r->proto->terminate(r);
+}
+
+
+static void
+pt_http1_terminate(pt_http_request_t *r)
+{
     pt_connection_t  *c;
 
     c = r->connection;
-    r->error = 1;
-
-    pt__http_run_log(r);
-
-    if (pt_proc_self) {
-        pt_proc_self->requests++;
-    }
 
     pt_http_free_request(r);
     pt_http_close_connection(c);
+}
+
+
+static int
+pt_http1_output_started(pt_http_request_t *r)
+{
+    return r->connection->sent != r->bytes_sent_start;
 }
 
 
@@ -1264,19 +1416,21 @@ pt_http_close_connection(pt_connection_t *c)
 
 
 /* Closing while the client may still be sending (an error before its body
- * was read) would make the kernel answer with RST, which can destroy the
- * response before the client reads it. Shut our side and drain a while. */
-static void
-pt_http_lingering_close(pt_connection_t *c)
+ * was read, an HTTP/2 WINDOW_UPDATE on its way) would make the kernel
+ * answer with RST, which can destroy the response before the client reads
+ * it. Shut our side and drain a while. c->data is the caller's no more. */
+void
+pt__http_lingering_close(pt_connection_t *c)
 {
+    pt_pool_t  *pool;
     pt_msec_t  *deadline;
-
-    pt_http_put_head_buffer(c);
 
     deadline = pt_palloc(c->pool, sizeof(pt_msec_t));
 
     if (deadline == NULL || shutdown(c->fd, SHUT_WR) < 0) {
-        pt_http_close_connection(c);
+        pool = c->pool;
+        pt_close_connection(c);
+        pt_pool_destroy(pool);
         return;
     }
 
@@ -1370,7 +1524,9 @@ pt_http_tunnel_end(pt_http_request_t *r, pt_tunnel_end_t *e)
 
     c = r->connection;
 
-    if (r->out || !r->body.done) {
+    /* An HTTP/1.1 connection only: an HTTP/2 stream never carries the
+     * Upgrade that leads here (extended CONNECT is not offered). */
+    if (r->out || !r->body.done || r->stream) {
         return PT_ERROR;
     }
 

@@ -357,9 +357,14 @@ pt_http_tls_postconfig(pt_conf_t *cf)
             continue;
         }
 
-        /* Most preferred first: HTTP/2 puts "h2" ahead of this when the
-         * listener has http2: true. */
+        /* Most preferred first: "h2" when the listener has http2: true. */
         n = 0;
+
+        if (hl[i]->http2) {
+            pt_str_set(&protos[n], "h2");
+            n++;
+        }
+
         pt_str_set(&protos[n], "http/1.1");
         n++;
 

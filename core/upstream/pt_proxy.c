@@ -1221,7 +1221,7 @@ pt__proxy_fail(pt_proxy_t *p, unsigned status, int err, const char *what)
     p->upstream_keepalive = 0;
     pt__proxy_finish(p);
 
-    if (r->header_sent && r->connection->sent == r->bytes_sent_start) {
+    if (r->header_sent && !pt_http_output_started(r)) {
         /* The head was only queued: the client has seen nothing, so it
          * can still get an honest status instead of a cut connection. */
         pt_http_output_reset(r);
