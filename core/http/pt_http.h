@@ -86,6 +86,9 @@ typedef struct {
     const char         *content_key;   /* which key set it, for errors    */
     pt_yaml_node_t     *content_node;
     unsigned            admin:1;
+    unsigned            tunnels:1;     /* its action takes WebSocket
+                                          tunnels (set by the module that
+                                          owns the action)               */
 } pt_route_t;
 
 
@@ -217,6 +220,9 @@ typedef struct {
      * connection for more, or closes it. */
     void  (*done)(pt_http_request_t *r);
     void  (*terminate)(pt_http_request_t *r);
+
+    /* See pt_http_tunnel_end(). */
+    int   (*tunnel_end)(pt_http_request_t *r, pt_tunnel_end_t *e);
 } pt_http_proto_t;
 
 
@@ -297,6 +303,10 @@ struct pt_http_request_s {
     unsigned                  client_aborted:1;
     unsigned                  finalizing:1;
     unsigned                  counted:1;      /* in the process's count   */
+    unsigned                  ext_connect:1;  /* an HTTP/2 extended CONNECT
+                                                 for websocket (RFC 8441),
+                                                 routed as the GET Upgrade
+                                                 it stands for            */
 };
 
 
@@ -357,7 +367,9 @@ void pt_http_log_request(pt_http_request_t *r, int level, const char *fmt,
     ...) PT_PRINTF(3, 4);
 
 /* After a 101 went out (r->out empty), the client's side of r as a
- * tunnel end: bytes the client sent right after its head come first.
+ * tunnel end: on HTTP/1.1 the connection, bytes the client sent right
+ * after its head first; on HTTP/2 the stream of an extended CONNECT (its
+ * DATA both ways, END_STREAM as the half-close; the 101 went out as 200).
  * The request lives on (keep-alive off, timers off) until its owner
  * finalizes it when the tunnel ends, which writes its one access-log
  * line; meanwhile r's read and write event handlers, which stay the

@@ -144,7 +144,7 @@ pt_http2_init(pt_connection_t *c, const char *data, size_t len)
     pt_pool_t              *pool;
     pt_http2_connection_t  *h2c;
     pt_http_main_conf_t    *hmcf;
-    nghttp2_settings_entry  iv[3];
+    nghttp2_settings_entry  iv[4];
 
     hmcf = pt_http_main_conf(pt_cycle);
 
@@ -171,8 +171,12 @@ pt_http2_init(pt_connection_t *c, const char *data, size_t len)
     iv[1].value = PT_HTTP2_STREAM_WINDOW;
     iv[2].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
     iv[2].value = (uint32_t) hmcf->http2_max_header_list_size;
+    /* WebSocket over HTTP/2 (RFC 8441): routes without websocket: true
+     * answer an extended CONNECT with 501. */
+    iv[3].settings_id = NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL;
+    iv[3].value = 1;
 
-    if (nghttp2_submit_settings(h2c->session, NGHTTP2_FLAG_NONE, iv, 3) != 0
+    if (nghttp2_submit_settings(h2c->session, NGHTTP2_FLAG_NONE, iv, 4) != 0
         || nghttp2_session_set_local_window_size(h2c->session,
                                                  NGHTTP2_FLAG_NONE, 0,
                                                  PT_HTTP2_CONN_WINDOW) != 0)

@@ -68,6 +68,7 @@ struct pt_http2_stream_s {
     pt_str_t                 path;
     pt_str_t                 authority;
     pt_str_t                 scheme;
+    pt_str_t                 protocol;   /* :protocol (RFC 8441)         */
     pt_str_t                 cookie;     /* crumbs joined with "; "      */
     size_t                   header_bytes;   /* RFC 9113 6.5.2 measure  */
 
@@ -76,6 +77,11 @@ struct pt_http2_stream_s {
     size_t                   body_pos;
     size_t                   body_last;
     uint64_t                 body_in;    /* bytes received in all        */
+
+    /* A WebSocket tunnel over an extended CONNECT: the bytes the tunnel
+     * offers now, which the data provider takes as the window allows. */
+    const char              *tun_data;
+    size_t                   tun_len;
 
     /* The response head, until the first flush commits it. */
     nghttp2_nv              *nva;
@@ -96,6 +102,11 @@ struct pt_http2_stream_s {
     unsigned                 malformed:1;    /* closed for its errors    */
     unsigned                 trailers:1;     /* a trailer block arrives  */
     unsigned                 too_large:1;    /* header list over limit   */
+    unsigned                 connect:1;      /* extended CONNECT         */
+    unsigned                 tunnel:1;       /* its 200 went: DATA is the
+                                                tunnel's both ways       */
+    unsigned                 tun_eof:1;      /* tunnel ended our side    */
+    unsigned                 tun_sending:1;  /* inside the tunnel's send */
 };
 
 
@@ -148,6 +159,12 @@ void pt__http2_stream_release(pt_http2_stream_t *st);
 ssize_t pt__http2_data_read(nghttp2_session *session, int32_t id,
     uint8_t *buf, size_t length, uint32_t *flags,
     nghttp2_data_source *source, void *user_data);
+
+/* WebSocket over an extended CONNECT (pt_http2_tunnel.c): the stream as
+ * a tunnel end, and the data provider's part for a tunnel. */
+int pt__http2_tunnel_end(pt_http_request_t *r, pt_tunnel_end_t *e);
+ssize_t pt__http2_tunnel_data(pt_http2_stream_t *st, uint8_t *buf,
+    size_t length, uint32_t *flags);
 
 /* Send what the session has (frames into the output block) and post the
  * connection's write event to put them on the wire. */

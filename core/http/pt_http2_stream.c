@@ -47,6 +47,7 @@ const pt_http_proto_t  pt_http2_proto = {
     .block_reading = pt_http2_block_reading,
     .done = pt_http2_done,
     .terminate = pt_http2_terminate,
+    .tunnel_end = pt__http2_tunnel_end,
 };
 
 
@@ -227,6 +228,8 @@ pt__http2_stream_header(pt_http2_stream_t *st, const uint8_t *name,
             to = &st->authority;
         } else if (pt_str_caseeq(&n, ":scheme")) {
             to = &st->scheme;
+        } else if (pt_str_caseeq(&n, ":protocol")) {
+            to = &st->protocol;     /* nghttp2 checked: CONNECT only */
         } else {
             pt_http2_stream_reject(st);
             return 0;
@@ -499,12 +502,22 @@ pt_http2_process(pt_http2_stream_t *st, pt_http_request_t *r)
         return PT_HTTP2_MALFORMED;
     }
 
-    r->method_name = st->method;
     r->method = pt_http_parse_method(st->method.data, st->method.len);
 
     if (r->method == PT_HTTP_CONNECT) {
-        return 501;     /* as over HTTP/1.1: no tunnels here */
+        /* Only WebSocket's extended CONNECT (RFC 8441): it is routed,
+         * checked and proxied as the GET Upgrade it stands for. */
+        if (!pt_str_caseeq(&st->protocol, "websocket")) {
+            return 501;     /* as over HTTP/1.1: no other tunnels */
+        }
+
+        pt_str_set(&st->method, "GET");
+        r->method = PT_HTTP_GET;
+        r->ext_connect = 1;
+        st->connect = 1;
     }
+
+    r->method_name = st->method;
 
     rc = pt_http2_target(st, r);
     if (rc != PT_OK) {
@@ -560,8 +573,8 @@ pt_http2_process(pt_http2_stream_t *st, pt_http_request_t *r)
 
     r->keepalive = 1;
 
-    if (st->in_closed) {
-        r->body.done = 1;
+    if (st->in_closed || st->connect) {
+        r->body.done = 1;   /* a CONNECT's DATA is the tunnel's */
 
     } else if (in->content_length_n < 0) {
         /* No length: the upstream gets the body chunked. */
@@ -585,7 +598,7 @@ pt__http2_stream_data(pt_http2_stream_t *st, const uint8_t *data, size_t len)
     r = st->request;
     st->body_in += len;
 
-    if (st->body_in > (uint64_t) r->hmcf->max_body_size) {
+    if (!st->connect && st->body_in > (uint64_t) r->hmcf->max_body_size) {
         /* 413 when the request reads; the bytes are not kept. */
         (void) nghttp2_session_consume(st->h2c->session, st->id, len);
         pt_post_event(r->connection->read);
@@ -809,6 +822,13 @@ pt_http2_send_header(pt_http_request_t *r)
     status = r->status;
     h = r->headers_out.headers.elts;
 
+    /* RFC 8441 5: an extended CONNECT's tunnel starts with a 200, where
+     * HTTP/1.1 has the 101 the upstream sent. */
+    if (st->connect && status == 101) {
+        status = 200;
+        st->tunnel = 1;
+    }
+
     nva = pt_palloc(r->pool, (r->headers_out.headers.nelts + 4)
                              * sizeof(nghttp2_nv));
     p = pt_pnalloc(r->pool, 4 + 24 + 64);
@@ -842,7 +862,10 @@ pt_http2_send_header(pt_http_request_t *r)
     }
 
     for (i = 0; i < r->headers_out.headers.nelts; i++) {
-        if (h[i].name.len == 0 || pt_http2_field_skipped(&h[i].name)) {
+        if (h[i].name.len == 0 || pt_http2_field_skipped(&h[i].name)
+            || (st->tunnel
+                && pt_str_caseeq(&h[i].name, "sec-websocket-accept")))
+        {
             continue;
         }
 
@@ -874,7 +897,9 @@ pt_http2_submit(pt_http2_stream_t *st, pt_http_request_t *r)
 
     pp = NULL;
 
-    if (!r->no_body && !(r->response_done && r->out == NULL)) {
+    if (st->tunnel
+        || (!r->no_body && !(r->response_done && r->out == NULL)))
+    {
         prd.source.ptr = st;
         prd.read_callback = pt__http2_data_read;
         pp = &prd;
@@ -961,6 +986,10 @@ pt__http2_data_read(nghttp2_session *session, int32_t id, uint8_t *buf,
 
     if (r == NULL) {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+
+    if (st->tunnel) {
+        return pt__http2_tunnel_data(st, buf, length, flags);
     }
 
     n = 0;

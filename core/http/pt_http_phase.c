@@ -165,6 +165,12 @@ pt_http_content_phase(pt_http_request_t *r)
         return 404;
     }
 
+    /* A 2xx to an extended CONNECT says "tunnel open": only an action
+     * that makes one may answer it. */
+    if (r->ext_connect && !r->route->tunnels) {
+        return 501;
+    }
+
     return r->content_handler(r);
 }
 

@@ -42,6 +42,7 @@ static void pt_http1_block_reading(pt_http_request_t *r);
 static int pt_http1_output_started(pt_http_request_t *r);
 static void pt_http1_done(pt_http_request_t *r);
 static void pt_http1_terminate(pt_http_request_t *r);
+static int pt_http1_tunnel_end(pt_http_request_t *r, pt_tunnel_end_t *e);
 static void pt_http_discarding(pt_http_request_t *r);
 static void pt_http_keepalive(pt_http_request_t *r);
 static void pt_http_terminate(pt_http_request_t *r);
@@ -66,6 +67,7 @@ static const pt_http_proto_t  pt_http1_proto = {
     .block_reading = pt_http1_block_reading,
     .done = pt_http1_done,
     .terminate = pt_http1_terminate,
+    .tunnel_end = pt_http1_tunnel_end,
 };
 
 
@@ -1520,15 +1522,20 @@ pt_http_tunnel_recv(pt_tunnel_end_t *e, char *buf, size_t size)
 int
 pt_http_tunnel_end(pt_http_request_t *r, pt_tunnel_end_t *e)
 {
+    if (r->out || !r->body.done) {
+        return PT_ERROR;
+    }
+
+    return r->proto->tunnel_end(r, e);
+}
+
+
+static int
+pt_http1_tunnel_end(pt_http_request_t *r, pt_tunnel_end_t *e)
+{
     pt_connection_t  *c;
 
     c = r->connection;
-
-    /* An HTTP/1.1 connection only: an HTTP/2 stream never carries the
-     * Upgrade that leads here (extended CONNECT is not offered). */
-    if (r->out || !r->body.done || r->stream) {
-        return PT_ERROR;
-    }
 
     r->keepalive = 0;
     pt_timer_del(c->read);

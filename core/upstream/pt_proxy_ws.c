@@ -30,10 +30,17 @@ pt__proxy_websocket(pt_proxy_t *p)
     r = p->r;
 
     if (!pt_upstream_route_websocket(r->route)
-        || !pt_ws_wants_upgrade(r->headers_in.headers.elts,
-                                r->headers_in.headers.nelts))
+        || (!r->ext_connect
+            && !pt_ws_wants_upgrade(r->headers_in.headers.elts,
+                                    r->headers_in.headers.nelts)))
     {
         return PT_OK;
+    }
+
+    /* HTTP/2 has no key (RFC 8441 5): the upstream's handshake gets one
+     * of ours, which its 101 must answer. */
+    if (r->ext_connect && pt_ws_set_key(r) != PT_OK) {
+        return PT_ERROR;
     }
 
     why = NULL;

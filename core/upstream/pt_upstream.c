@@ -501,6 +501,10 @@ pt_upstream_validate(pt_conf_t *cf, void *conf)
 
     urcf = conf;
 
+    if (urcf->websocket && urcf->node) {
+        ((pt_route_t *) cf->scope)->tunnels = 1;
+    }
+
     if (urcf->node == NULL) {
         if (urcf->websocket) {
             return pt_conf_error(cf, urcf->websocket_node,

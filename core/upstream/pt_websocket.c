@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "pt_websocket.h"
+#include "pt_random.h"
 #include "pt_string.h"
 
 
@@ -135,6 +136,48 @@ pt_ws_key_valid(const pt_str_t *key)
 
 
 int
+pt_ws_set_key(pt_http_request_t *r)
+{
+    char              *text;
+    size_t             count;
+    uint64_t           nonce[2];
+    pt_http_header_t  *h;
+
+    text = pt_pnalloc(r->pool, PT_WS_KEY_LEN + 1);
+    if (text == NULL) {
+        return PT_ERROR;
+    }
+
+    /* A nonce, not a secret (RFC 6455 4.1): the process's PRNG will do. */
+    nonce[0] = pt_random_u64();
+    nonce[1] = pt_random_u64();
+
+    if (EVP_EncodeBlock((unsigned char *) text, (unsigned char *) nonce, 16)
+        != PT_WS_KEY_LEN)
+    {
+        return PT_ERROR;
+    }
+
+    /* One from the client is replaced; more stay for the check's 400. */
+    h = (pt_http_header_t *) pt_ws_field(r->headers_in.headers.elts,
+                                         r->headers_in.headers.nelts,
+                                         "sec-websocket-key", 17, &count);
+    if (h == NULL) {
+        h = pt_array_push(&r->headers_in.headers);
+        if (h == NULL) {
+            return PT_ERROR;
+        }
+        pt_str_set(&h->name, "Sec-WebSocket-Key");
+    }
+
+    h->value.data = text;
+    h->value.len = PT_WS_KEY_LEN;
+
+    return PT_OK;
+}
+
+
+int
 pt_ws_accept(const pt_str_t *key, char *out)
 {
     char           text[PT_WS_ACCEPT_LEN + 1];
@@ -182,7 +225,7 @@ pt_ws_check_request(pt_http_request_t *r, const char **why)
         return 400;
     }
 
-    if (r->version != 11) {
+    if (r->version != 11 && !r->ext_connect) {
         *why = "the version is not HTTP/1.1";
         return 400;
     }

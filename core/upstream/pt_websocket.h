@@ -37,6 +37,10 @@ int pt_ws_wants_upgrade(const pt_http_header_t *fields, size_t n);
  * PT_ERROR when memory is exhausted. */
 int pt_ws_check_request(pt_http_request_t *r, const char **why);
 
+/* A fresh Sec-WebSocket-Key in r's request fields, in place of any the
+ * client sent (an extended CONNECT carries none). PT_OK or PT_ERROR. */
+int pt_ws_set_key(pt_http_request_t *r);
+
 /* 1 when key is the base64 (with its "==" padding, canonical) of 16
  * bytes. */
 int pt_ws_key_valid(const pt_str_t *key);
