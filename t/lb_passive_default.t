@@ -75,24 +75,36 @@ sub served (@ids) {
 
 # ---- the issue's scenario: a target dies under load, no client error --------
 
-# 600 GETs, 4 at a time, from a child; once a quarter of them were served,
-# one of the three targets is killed.  Every request must still get 200.
+# 600 GETs, 4 at a time, from a child; after the first 150 (their
+# keep-alive connections to all three targets still open), one of the
+# three targets is killed, then the other 450 go.  Every request must
+# still get 200.  The child waits for the kill, so a fast machine cannot
+# finish the load before it.
 my $n = 600;
 pipe(my $rd, my $wr) or die "pipe: $!";
+pipe(my $go_rd, my $go_wr) or die "pipe: $!";
 my $kid = fork // die "fork: $!";
 if ($kid == 0) {
     close $rd;
-    my %c = http_many($n, '/dead/x', port => $gw, concurrency => 4,
+    close $go_wr;
+    my %c = http_many($n / 4, '/dead/x', port => $gw, concurrency => 4,
                       timeout => 20);
+    syswrite($wr, "half\n");
+    my $go = <$go_rd>;
+    my %d = http_many($n - $n / 4, '/dead/x', port => $gw, concurrency => 4,
+                      timeout => 20);
+    $c{$_} = ($c{$_} // 0) + $d{$_} for keys %d;
     print {$wr} JSON::PP->new->canonical->encode(\%c);
     close $wr;
     POSIX::_exit(0);
 }
 close $wr;
+close $go_rd;
 
-my $deadline = time + 60;
-sleep 0.05 while served(qw(d1 d2 d3)) < $n / 4 && time < $deadline;
+my $half = <$rd> // '';
 $b{d3}->stop;
+syswrite($go_wr, "go\n");
+close $go_wr;
 
 my $out = do { local $/; <$rd> } // '';
 close $rd;

@@ -23,7 +23,7 @@ if (my $why = ws_missing()) {
     plan skip_all => $why;
 }
 
-my $t = Test::Portico->new()->plan(39);
+my $t = Test::Portico->new()->plan(40);
 my $dir = $t->testdir;
 my $up = Test::Portico::WebSocket->upstream(dir => $dir);
 tls_ca($dir);
@@ -128,6 +128,9 @@ is($r->{status}, 501, 'another :protocol: 501');
 $r = client($h2c, '/ws/echo', 'refused', '--version', '8');
 is($r->{status}, 426, 'Sec-WebSocket-Version 8: 426');
 is(field($r, 'sec-websocket-version'), '13', 'naming version 13');
+$r = client($h2c, '/ws/echo', 'refused', '--key',
+            'dGhlIHNhbXBsZSBub25jZQ==');
+is($r->{status}, 400, 'a Sec-WebSocket-Key in an extended CONNECT: 400');
 is(scalar(grep { $_->{event} eq 'open' && $_->{path} eq '/echo' }
           $up->events), 2, 'no refused request reached the upstream');
 

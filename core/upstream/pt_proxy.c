@@ -161,6 +161,7 @@ pt_proxy_build_head(pt_proxy_t *p)
     conf.body = pt_proxy_body_framing(r);
     conf.close = (p->us->keepalive == 0);
     conf.upgrade = p->upgrade;
+    conf.ws_key = p->ws_key;
 
     p->req_chunked = (conf.body == PT_PROXY_BODY_CHUNKED);
 

@@ -58,6 +58,7 @@ typedef struct {
     unsigned               counted:1;   /* peer inflight incremented       */
     unsigned               group_counted:1;   /* upstream inflight too     */
     unsigned               no_retry:1;
+    pt_str_t               ws_key;      /* ours, for an extended CONNECT   */
     unsigned               upgrade:1;   /* a WebSocket upgrade was asked   */
 } pt_proxy_t;
 

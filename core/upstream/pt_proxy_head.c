@@ -118,6 +118,7 @@ pt_proxy_request_head(pt_http_request_t *r,
           + sizeof("Content-Length: 18446744073709551615\r\n") - 1
           + sizeof("Transfer-Encoding: chunked\r\n") - 1
           + sizeof("Upgrade: websocket\r\nConnection: upgrade\r\n") - 1
+          + sizeof("Sec-WebSocket-Key: \r\n") - 1 + conf->ws_key.len
           + sizeof("\r\n") - 1;
 
     for (i = 0; i < n; i++) {
@@ -199,6 +200,12 @@ pt_proxy_request_head(pt_http_request_t *r,
      * else the client listed. */
     if (conf->upgrade) {
         b = pt_cpystr(b, "Upgrade: websocket\r\nConnection: upgrade\r\n");
+
+        if (conf->ws_key.len) {
+            b = pt_cpystr(b, "Sec-WebSocket-Key: ");
+            b = pt_cpymem(b, conf->ws_key.data, conf->ws_key.len);
+            b = pt_cpystr(b, "\r\n");
+        }
 
     } else if (conf->close) {
         b = pt_cpystr(b, "Connection: close\r\n");

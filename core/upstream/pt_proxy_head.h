@@ -38,6 +38,8 @@ typedef struct {
     unsigned          upgrade:1;/* a checked WebSocket upgrade: send
                                    Upgrade: websocket, Connection: upgrade
                                    (and never close)                     */
+    pt_str_t          ws_key;   /* with upgrade: a Sec-WebSocket-Key of
+                                   ours (extended CONNECT), or empty     */
 } pt_proxy_head_conf_t;
 
 

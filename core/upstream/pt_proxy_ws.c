@@ -37,17 +37,18 @@ pt__proxy_websocket(pt_proxy_t *p)
         return PT_OK;
     }
 
-    /* HTTP/2 has no key (RFC 8441 5): the upstream's handshake gets one
-     * of ours, which its 101 must answer. */
-    if (r->ext_connect && pt_ws_set_key(r) != PT_OK) {
-        return PT_ERROR;
-    }
-
     why = NULL;
     rc = pt_ws_check_request(r, &why);
 
     if (rc == PT_OK) {
         p->upgrade = 1;
+
+        /* HTTP/2 has no key (RFC 8441 5): the upstream's handshake gets
+         * one of ours, which its 101 must answer. */
+        if (r->ext_connect) {
+            return pt_ws_make_key(r->pool, &p->ws_key);
+        }
+
         return PT_OK;
     }
 
@@ -76,7 +77,7 @@ pt__proxy_switch(pt_proxy_t *p, pt_http_status_line_t *sl,
 
     /* A 101 that does not answer the client's key is not the handshake
      * the client started; better a 502 than a tunnel to who knows what. */
-    why = pt_ws_check_response(r, h, n);
+    why = pt_ws_check_response(r, p->ws_key.len ? &p->ws_key : NULL, h, n);
     if (why) {
         pt__proxy_fail(p, 502, 0, why);
         return PT_ERROR;

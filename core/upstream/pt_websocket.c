@@ -136,14 +136,12 @@ pt_ws_key_valid(const pt_str_t *key)
 
 
 int
-pt_ws_set_key(pt_http_request_t *r)
+pt_ws_make_key(pt_pool_t *pool, pt_str_t *key)
 {
-    char              *text;
-    size_t             count;
-    uint64_t           nonce[2];
-    pt_http_header_t  *h;
+    char      *text;
+    uint64_t   nonce[2];
 
-    text = pt_pnalloc(r->pool, PT_WS_KEY_LEN + 1);
+    text = pt_pnalloc(pool, PT_WS_KEY_LEN + 1);
     if (text == NULL) {
         return PT_ERROR;
     }
@@ -158,20 +156,8 @@ pt_ws_set_key(pt_http_request_t *r)
         return PT_ERROR;
     }
 
-    /* One from the client is replaced; more stay for the check's 400. */
-    h = (pt_http_header_t *) pt_ws_field(r->headers_in.headers.elts,
-                                         r->headers_in.headers.nelts,
-                                         "sec-websocket-key", 17, &count);
-    if (h == NULL) {
-        h = pt_array_push(&r->headers_in.headers);
-        if (h == NULL) {
-            return PT_ERROR;
-        }
-        pt_str_set(&h->name, "Sec-WebSocket-Key");
-    }
-
-    h->value.data = text;
-    h->value.len = PT_WS_KEY_LEN;
+    key->data = text;
+    key->len = PT_WS_KEY_LEN;
 
     return PT_OK;
 }
@@ -239,7 +225,14 @@ pt_ws_check_request(pt_http_request_t *r, const char **why)
 
     h = pt_ws_field(fields, n, "sec-websocket-key", 17, &count);
 
-    if (count != 1 || !pt_ws_key_valid(&h->value)) {
+    /* Over HTTP/2 there is no key (RFC 8441 5); the proxy makes one. */
+    if (r->ext_connect) {
+        if (count) {
+            *why = "Sec-WebSocket-Key in an extended CONNECT";
+            return 400;
+        }
+
+    } else if (count != 1 || !pt_ws_key_valid(&h->value)) {
         *why = count == 0 ? "no Sec-WebSocket-Key"
                : (count > 1 ? "more than one Sec-WebSocket-Key"
                             : "Sec-WebSocket-Key is not base64 of 16 bytes");
@@ -273,22 +266,30 @@ pt_ws_check_request(pt_http_request_t *r, const char **why)
 
 
 const char *
-pt_ws_check_response(pt_http_request_t *r, const pt_http_header_t *fields,
-    size_t n)
+pt_ws_check_response(pt_http_request_t *r, const pt_str_t *sent,
+    const pt_http_header_t *fields, size_t n)
 {
     char                     want[PT_WS_ACCEPT_LEN];
     size_t                   count;
-    const pt_http_header_t  *key, *accept;
+    const pt_str_t          *key;
+    const pt_http_header_t  *field, *accept;
 
     if (!pt_ws_fields_list(fields, n, "upgrade", 7, "websocket", 9)) {
         return "upstream switched to a protocol other than websocket";
     }
 
-    key = pt_ws_field(r->headers_in.headers.elts, r->headers_in.headers.nelts,
-                      "sec-websocket-key", 17, &count);
+    key = sent;
+
+    if (key == NULL) {
+        field = pt_ws_field(r->headers_in.headers.elts,
+                            r->headers_in.headers.nelts,
+                            "sec-websocket-key", 17, &count);
+        key = field ? &field->value : NULL;
+    }
+
     accept = pt_ws_field(fields, n, "sec-websocket-accept", 20, &count);
 
-    if (key == NULL || pt_ws_accept(&key->value, want) != PT_OK) {
+    if (key == NULL || pt_ws_accept(key, want) != PT_OK) {
         return "the request has no valid Sec-WebSocket-Key";
     }
 

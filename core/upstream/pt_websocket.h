@@ -37,9 +37,9 @@ int pt_ws_wants_upgrade(const pt_http_header_t *fields, size_t n);
  * PT_ERROR when memory is exhausted. */
 int pt_ws_check_request(pt_http_request_t *r, const char **why);
 
-/* A fresh Sec-WebSocket-Key in r's request fields, in place of any the
- * client sent (an extended CONNECT carries none). PT_OK or PT_ERROR. */
-int pt_ws_set_key(pt_http_request_t *r);
+/* A fresh Sec-WebSocket-Key, from pool: the upstream's handshake for an
+ * extended CONNECT, which carries none. PT_OK or PT_ERROR. */
+int pt_ws_make_key(pt_pool_t *pool, pt_str_t *key);
 
 /* 1 when key is the base64 (with its "==" padding, canonical) of 16
  * bytes. */
@@ -51,8 +51,8 @@ int pt_ws_accept(const pt_str_t *key, char *out);
 
 /* Does an upstream's 101 complete the handshake r started? NULL when it
  * does (Upgrade lists "websocket", and Sec-WebSocket-Accept answers the
- * client's key), else why not. */
-const char *pt_ws_check_response(pt_http_request_t *r,
+ * key sent upstream: `sent`, or when NULL the client's), else why not. */
+const char *pt_ws_check_response(pt_http_request_t *r, const pt_str_t *sent,
     const pt_http_header_t *fields, size_t n);
 
 

@@ -174,6 +174,8 @@ class H2:
                   ("sec-websocket-version", args.version)]
         if args.subprotocol:
             fields.append(("sec-websocket-protocol", args.subprotocol))
+        if args.key:
+            fields.append(("sec-websocket-key", args.key))
         hf = HeadersFrame(sid, self.enc.encode(fields))
         hf.flags.add("END_HEADERS")
         self.send(hf.serialize())
@@ -323,6 +325,7 @@ def main():
     ap.add_argument("--protocol", default="websocket")
     ap.add_argument("--version", default="13")
     ap.add_argument("--subprotocol")
+    ap.add_argument("--key", help="send a Sec-WebSocket-Key (not for h2)")
     ap.add_argument("--wait", type=float, default=10)
     args = ap.parse_args()
     h2 = H2(args)

@@ -314,6 +314,22 @@ test_request_hop_by_hop(void)
        "Proxy-Connection, Proxy-Authorization, Proxy-Authenticate dropped");
     ok(count_line(head, "X-Kept: yes\r\n") == 1, "an end-to-end field kept");
 
+    {
+        pt_proxy_head_conf_t  conf;
+
+        memset(&conf, 0, sizeof(conf));
+        pt_str_set(&conf.peer, "10.1.1.1:9000");
+        conf.upgrade = 1;
+        pt_str_set(&conf.ws_key, "dGhlIHNhbXBsZSBub25jZQ==");
+        head = build("GET /chat HTTP/1.1\r\nHost: h\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n", &conf);
+        ok(count_line(head, "Upgrade: websocket\r\n") == 1
+           && count_line(head, "Connection: upgrade\r\n") == 1
+           && count_line(head,
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n") == 1,
+           "an upgrade with a key of ours: Upgrade, Connection and the key");
+    }
+
     head = build("GET / HTTP/1.1\r\nHost: h\r\nX-Secret: 1\r\n"
                  "x-other: 2\r\nX-Third: 3\r\nX-Kept: yes\r\n"
                  "Connection: keep-alive, x-secret\r\n"
@@ -676,7 +692,7 @@ test_strcaseeq(void)
 int
 main(void)
 {
-    tap_plan(75);
+    tap_plan(76);
 
     pool = pt_pool_create(4096);
     if (pool == NULL) {

@@ -320,19 +320,19 @@ test_check_response(void)
     pt_str_set(&f[2].value, ACCEPT);
     n = 3;
 
-    ok(pt_ws_check_response(r, f, n) == NULL,
+    ok(pt_ws_check_response(r, NULL, f, n) == NULL,
        "a 101 with the right accept completes the handshake");
 
     pt_str_set(&f[2].value, "s3pPLMBiTxaQ9kYGzzhZRbK+xOA=");
-    why = pt_ws_check_response(r, f, n);
+    why = pt_ws_check_response(r, NULL, f, n);
     ok(why && strstr(why, "wrong Sec-WebSocket-Accept"),
        "a wrong accept does not");
 
-    ok(pt_ws_check_response(r, f, 2) != NULL, "nor does a missing accept");
+    ok(pt_ws_check_response(r, NULL, f, 2) != NULL, "nor does a missing accept");
 
     pt_str_set(&f[2].value, ACCEPT);
     pt_str_set(&f[0].value, "h2c");
-    why = pt_ws_check_response(r, f, n);
+    why = pt_ws_check_response(r, NULL, f, n);
     ok(why && strstr(why, "other than websocket"),
        "a switch to another protocol does not");
 }
