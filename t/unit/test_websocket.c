@@ -328,13 +328,53 @@ test_check_response(void)
     ok(why && strstr(why, "wrong Sec-WebSocket-Accept"),
        "a wrong accept does not");
 
-    ok(pt_ws_check_response(r, NULL, f, 2) != NULL, "nor does a missing accept");
+    ok(pt_ws_check_response(r, NULL, f, 2) != NULL,
+       "nor does a missing accept");
 
     pt_str_set(&f[2].value, ACCEPT);
     pt_str_set(&f[0].value, "h2c");
     why = pt_ws_check_response(r, NULL, f, n);
     ok(why && strstr(why, "other than websocket"),
        "a switch to another protocol does not");
+}
+
+
+/* Extended CONNECT: the key is the gateway's, and the 101 answers it. */
+static void
+test_own_key(void)
+{
+    char                accept[PT_WS_ACCEPT_LEN];
+    pt_str_t            k1, k2;
+    pt_http_header_t    f[2];
+    pt_http_request_t  *r;
+
+    r = request("GET /ws HTTP/1.1\r\nHost: a\r\n" UPGRADE
+                "Sec-WebSocket-Key: " KEY "\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n");
+    if (r == NULL || pt_ws_make_key(pool, &k1) != PT_OK
+        || pt_ws_make_key(pool, &k2) != PT_OK
+        || pt_ws_accept(&k1, accept) != PT_OK)
+    {
+        ok(0, "keys made");
+        ok(0, "keys made");
+        ok(0, "keys made");
+        return;
+    }
+
+    ok(pt_ws_key_valid(&k1) && pt_ws_key_valid(&k2)
+       && memcmp(k1.data, k2.data, PT_WS_KEY_LEN) != 0,
+       "made keys are base64 of 16 bytes, and differ");
+
+    pt_str_set(&f[0].name, "Upgrade");
+    pt_str_set(&f[0].value, "websocket");
+    pt_str_set(&f[1].name, "Sec-WebSocket-Accept");
+    f[1].value.data = accept;
+    f[1].value.len = PT_WS_ACCEPT_LEN;
+
+    ok(pt_ws_check_response(r, &k1, f, 2) == NULL,
+       "a 101 answering the key sent completes the handshake");
+    ok(pt_ws_check_response(r, &k2, f, 2) != NULL,
+       "one answering another key does not");
 }
 
 
@@ -421,7 +461,7 @@ test_upstream_head(void)
 int
 main(void)
 {
-    tap_plan(45);
+    tap_plan(48);
 
     pool = pt_pool_create(4096);
     if (pool == NULL) {
@@ -434,6 +474,7 @@ main(void)
     test_accept();
     test_check_request();
     test_check_response();
+    test_own_key();
     test_upstream_head();
 
     pt_pool_destroy(pool);
