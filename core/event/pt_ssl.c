@@ -37,6 +37,18 @@ static int pt_ssl_next_write(pt_ssl_conn_t *sc, pt_chain_t *in,
 static char  pt_ssl_last_error[PT_SSL_ERROR_LEN] = "no TLS error";
 
 
+/* SSL_get_error() needs an empty queue before each I/O call. Peeking is
+ * a few loads; clearing walks all 16 slots, which showed in profiles of
+ * every SSL_read and SSL_write. */
+static inline void
+pt_ssl_clear_errors(void)
+{
+    if (ERR_peek_error() != 0) {
+        ERR_clear_error();
+    }
+}
+
+
 pt_ssl_ctx_t *
 pt_ssl_client_ctx(pt_conf_t *cf, pt_yaml_node_t *node,
     const pt_str_t *ca_file, int verify)
@@ -457,7 +469,7 @@ pt_ssl_recv(pt_connection_t *c, char *buf, size_t size)
         return PT_ERROR;
     }
 
-    ERR_clear_error();
+    pt_ssl_clear_errors();
     errno = 0;
 
     n = SSL_read(sc->ssl, buf, (int) pt_min(size, (size_t) INT_MAX));
@@ -543,7 +555,7 @@ pt_ssl_send_chain(pt_connection_t *c, pt_chain_t *in, size_t limit)
             return (pt_chain_t *) PT_ERROR;
         }
 
-        ERR_clear_error();
+        pt_ssl_clear_errors();
         errno = 0;
 
         n = SSL_write(sc->ssl, data, (int) len);

@@ -318,7 +318,7 @@ pt_proxy_response_head(pt_http_request_t *r, unsigned version,
 {
     int                rc, close, keepalive;
     char              *mem;
-    size_t             i, total;
+    size_t             i, total, nconn;
     pt_http_header_t  *out;
 
     resp->status = status;
@@ -329,9 +329,11 @@ pt_proxy_response_head(pt_http_request_t *r, unsigned version,
     close = 0;
     keepalive = 0;
     total = 0;
+    nconn = 0;
 
     for (i = 0; i < n; i++) {
         if (pt_str_caseeq(&fields[i].name, "connection")) {
+            nconn = n;
             close |= pt_http_list_has(&fields[i].value, "close", 5);
             keepalive |= pt_http_list_has(&fields[i].value, "keep-alive",
                                           10);
@@ -361,7 +363,8 @@ pt_proxy_response_head(pt_http_request_t *r, unsigned version,
             continue;
         }
 
-        if (pt_proxy_hop_by_hop(&fields[i].name, fields, n)) {
+        /* Without a Connection field only the fixed list can apply. */
+        if (pt_proxy_hop_by_hop(&fields[i].name, fields, nconn)) {
             continue;
         }
 
