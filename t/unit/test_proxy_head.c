@@ -319,6 +319,7 @@ test_request_hop_by_hop(void)
 
         memset(&conf, 0, sizeof(conf));
         pt_str_set(&conf.peer, "10.1.1.1:9000");
+        pt_str_set(&conf.client, "192.0.2.5");
         conf.upgrade = 1;
         pt_str_set(&conf.ws_key, "dGhlIHNhbXBsZSBub25jZQ==");
         head = build("GET /chat HTTP/1.1\r\nHost: h\r\n"
