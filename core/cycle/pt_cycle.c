@@ -423,12 +423,14 @@ pt_cycle_open_listeners(pt_cycle_t *cycle, pt_cycle_t *old)
             /* Same socket, new settings: its backlog is never dropped. */
             ls[i].fd = ols->fd;
             ls[i].reused = 1;
-            continue;
-        }
 
-        if (pt_open_listening_socket(&ls[i], pt_cycle_fatal_level) != PT_OK) {
+        } else if (pt_open_listening_socket(&ls[i], pt_cycle_fatal_level)
+                   != PT_OK)
+        {
             return PT_ERROR;
         }
+
+        pt_listening_options(&ls[i]);
     }
 
     return PT_OK;

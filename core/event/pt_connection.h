@@ -33,6 +33,9 @@ struct pt_listening_s {
     pt_connection_handler_pt   handler;   /* set on accept                  */
     void                      *conf;      /* the listener's protocol config */
     pt_connection_t           *connection;/* its event slot, in a worker    */
+    int                        defer_accept;  /* TCP_DEFER_ACCEPT seconds:
+                                             accept once the client spoke
+                                             (0: at once)                   */
     unsigned                   reused:1;  /* fd taken over from the previous
                                              generation                     */
     unsigned                   admin:1;   /* operator endpoints only        */
@@ -114,6 +117,8 @@ size_t pt_sock_ntop(const struct sockaddr *sa, char *text, size_t len,
 /* Listening sockets (pt_listen.c). */
 /* Errors are logged at `level`: fatal at start, not on a reload. */
 int pt_open_listening_socket(pt_listening_t *ls, int level);
+/* Options that follow the config, set on new and inherited sockets. */
+void pt_listening_options(pt_listening_t *ls);
 void pt_close_listening_socket(pt_listening_t *ls);
 /* In a worker: take event slots for the cycle's listeners and start (or
  * stop) accepting on them. */

@@ -85,6 +85,23 @@ failed:
 
 
 void
+pt_listening_options(pt_listening_t *ls)
+{
+    int  secs;
+
+    secs = ls->defer_accept;
+
+    if (setsockopt(ls->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
+                   sizeof(secs)) < 0)
+    {
+        pt_log_error(PT_LOG_WARN, NULL, errno,
+                     "setsockopt(TCP_DEFER_ACCEPT) for %s failed",
+                     ls->addr.text);
+    }
+}
+
+
+void
 pt_close_listening_socket(pt_listening_t *ls)
 {
     if (ls->fd != -1) {

@@ -841,6 +841,13 @@ pt_http_postconfig(pt_conf_t *cf)
         ls->conf = hl[i];
         ls->admin = hl[i]->admin;
 
+        /* A TLS client speaks first: the worker meets the connection
+         * with its ClientHello (one wakeup, no empty read), and a client
+         * that never speaks costs no worker until handshake_timeout. */
+        if (hl[i]->ssl) {
+            ls->defer_accept = (int) ((hmcf->handshake_timeout + 999) / 1000);
+        }
+
         cf->cycle->listening.nelts--;
         other = pt_cycle_find_listener(cf->cycle, ls);
         cf->cycle->listening.nelts++;
