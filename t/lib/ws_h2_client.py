@@ -20,6 +20,9 @@
 #   reset    sends a text message, reads its echo, then resets the stream
 #            (CANCEL); reports whether the connection still serves a
 #            second extended CONNECT's echo
+#   hold     prints {"open": time}, then a message every 0.2 s until the
+#            stream ends (--wait bounds it); reports each echo's time,
+#            when the stream ended, and the GOAWAY if one came
 
 import argparse
 import json
@@ -311,8 +314,33 @@ def sc_reset(h2, args):
                           "second_status": st3["status"]})
 
 
+def sc_hold(h2, args):
+    st = open_stream(h2, 1, args)
+    if st["status"] != 200:
+        return result(h2, 1, {})
+    print(json.dumps({"open": time.time()}), flush=True)
+    ws = Connection(Side.CLIENT, max_size=None)
+    times, goaway_at = [], None
+    deadline = time.time() + args.wait
+    while time.time() < deadline:
+        ws.send_text(b"tick")
+        got = echo_run(h2, 1, ws, b"".join(ws.data_to_send()),
+                       lambda g: any(f.opcode == Opcode.TEXT for f in g), 5)
+        if any(f.opcode == Opcode.TEXT for f in got):
+            times.append(time.time())
+        if h2.goaway is not None and goaway_at is None:
+            goaway_at = time.time()
+        if st["ended"] or st["rst"] is not None or h2.closed:
+            break
+        h2.read_some(0.2)
+        if st["ended"] or st["rst"] is not None or h2.closed:
+            break
+    return result(h2, 1, {"echo_times": times, "goaway_at": goaway_at,
+                          "ended_at": time.time()})
+
+
 SCENARIOS = {"echo": sc_echo, "refused": sc_refused, "idle": sc_idle,
-             "reset": sc_reset}
+             "reset": sc_reset, "hold": sc_hold}
 
 
 def main():

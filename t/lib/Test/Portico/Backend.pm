@@ -107,13 +107,17 @@ sub new ($class, %opt) {
     }
 
     # Listening before the fork: connections are queued from the moment
-    # new() returns, with no start-up race.
+    # new() returns, with no start-up race. A deep queue: a forking
+    # server accepts slowly (under ASan, on a busy machine), and an
+    # overflowing queue drops SYNs, which turns into connect timeouts
+    # (h2load's 1,000 streams in flight reach here as that many
+    # connections).
     my $ls = $opt{socket};
     if ($ls) {
-        $ls->listen(128) or croak "backend $id: listen: $!";
+        $ls->listen(1024) or croak "backend $id: listen: $!";
     } else {
         $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                    LocalPort => $port, Listen => 128,
+                                    LocalPort => $port, Listen => 1024,
                                     ReuseAddr => 1, Proto => 'tcp')
             or croak "backend $id: cannot listen on 127.0.0.1:$port: $@";
     }
