@@ -38,11 +38,6 @@ my $port = $t->port('GW');
 my ($worker) = $t->worker_pids;
 ok($worker, 'found the worker');
 
-sub proc_kib ($pid, $field) {
-    open my $s, '<', "/proc/$pid/status" or return 0;
-    while (<$s>) { return $1 if /^\Q$field\E:\s+(\d+)/ }
-    return 0;
-}
 
 my $MIB = 1024 * 1024;
 my $TOTAL = 64 * $MIB;
@@ -117,13 +112,7 @@ like($head, qr{\AHTTP/1\.1 101 }, '101 for the flood');
 # The client reads nothing now. The upstream's sends stall once the
 # gateway's buffer and the kernel's socket buffers are full: wait until
 # its count has not moved for a second.
-my ($last, $since) = (-1, time);
-my $sent = wait_until(sub {
-    my @s = grep { $_->{event} eq 'sent' } $up->events;
-    my $n = @s ? $s[-1]{bytes} : 0;
-    ($last, $since) = ($n, time) if $n != $last;
-    return time - $since >= 1 ? $n || -1 : 0;
-}, 60);
+my $sent = $up->wait_stalled(60);
 cmp_ok($sent, '<', $TOTAL,
        "the upstream was held back (sent " . int($sent / $MIB)
        . " MiB of 64 while the client read nothing)");

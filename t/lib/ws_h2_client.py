@@ -20,6 +20,11 @@
 #   reset    sends a text message, reads its echo, then resets the stream
 #            (CANCEL); reports whether the connection still serves a
 #            second extended CONNECT's echo
+#   stall    opens the tunnel and prints {"open": time}, then reads
+#            frames but opens no window (so the server can send 64 KiB)
+#            until a line arrives on stdin; then reads everything the
+#            upstream sends (--bytes of payload in all), closes, and
+#            reports the bytes and whether every message was whole
 #   hold     prints {"open": time}, then a message every 0.2 s until the
 #            stream ends (--wait bounds it); reports each echo's time,
 #            when the stream ended, and the GOAWAY if one came
@@ -63,6 +68,7 @@ class H2:
         self.streams = {}
         self.conn_window = 65535
         self.initial_window = 65535
+        self.auto_window = True     # WINDOW_UPDATE for every DATA frame
         self.send(PREFACE + SettingsFrame(0).serialize())
         # Our receive window for the connection: large, so only the
         # stream's window paces the server.
@@ -145,7 +151,10 @@ class H2:
         elif isinstance(f, DataFrame):
             st = self.stream(f.stream_id)
             st["data"] += f.data
-            if f.flow_controlled_length:
+            st.setdefault("held", 0)
+            if not self.auto_window:
+                st["held"] += f.flow_controlled_length
+            elif f.flow_controlled_length:
                 self.send(WindowUpdateFrame(
                     f.stream_id, f.flow_controlled_length).serialize())
             if "END_STREAM" in f.flags:
@@ -339,7 +348,42 @@ def sc_hold(h2, args):
                           "ended_at": time.time()})
 
 
-SCENARIOS = {"echo": sc_echo, "refused": sc_refused, "idle": sc_idle,
+def sc_stall(h2, args):
+    st = open_stream(h2, 1, args)
+    if st["status"] != 200:
+        return result(h2, 1, {})
+    h2.auto_window = False
+    print(json.dumps({"open": time.time()}), flush=True)
+    while not select.select([sys.stdin], [], [], 0)[0]:
+        h2.read_some(0.2)
+        if h2.closed or st["rst"] is not None:
+            return result(h2, 1, {"error": "ended while stalled"})
+    sys.stdin.readline()
+    stalled = len(st["data"])
+    h2.auto_window = True
+    if st.get("held"):
+        h2.send(WindowUpdateFrame(1, st["held"]).serialize())
+    ws = Connection(Side.CLIENT, max_size=None)
+    got, whole, n = 0, True, 0
+    deadline = time.time() + 60
+    while got < args.bytes and time.time() < deadline:
+        for f in ws_events(ws, st):
+            if f.opcode == Opcode.BINARY:
+                # message i is --size bytes of value i % 256
+                if f.data != bytes([n % 256]) * len(f.data):
+                    whole = False
+                n += 1
+                got += len(f.data)
+        if st["ended"] or st["rst"] is not None or h2.closed:
+            break
+        h2.read_some(0.5)
+    ws.send_close(1000, "done")
+    h2.send_data(1, b"".join(ws.data_to_send()))
+    return result(h2, 1, {"stalled_bytes": stalled, "bytes": got,
+                          "messages": n, "whole": whole})
+
+
+SCENARIOS = {"echo": sc_echo, "stall": sc_stall, "refused": sc_refused, "idle": sc_idle,
              "reset": sc_reset, "hold": sc_hold}
 
 
@@ -355,6 +399,7 @@ def main():
     ap.add_argument("--subprotocol")
     ap.add_argument("--key", help="send a Sec-WebSocket-Key (not for h2)")
     ap.add_argument("--wait", type=float, default=10)
+    ap.add_argument("--bytes", type=int, default=0)
     args = ap.parse_args()
     h2 = H2(args)
     h2.wait(lambda: h2.server_settings, 10)

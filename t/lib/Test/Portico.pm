@@ -50,7 +50,7 @@ use Test::Portico::Backend;
 
 our @EXPORT = qw(http http_end http_get parse_response parse_responses
                  http_many free_port curl run_cmd write_file tls_files
-                 tls_ca tls_cert s_client wait_until);
+                 tls_ca tls_cert s_client wait_until proc_kib);
 
 # Lines that fail the log check: nginx-style fatal levels and whatever the
 # sanitizers print (they write to stderr, so stderr.log is checked too).
@@ -750,6 +750,14 @@ sub _verbose ($msg) {
 # for something the gateway does goes through here instead of a fixed
 # sleep: it ends as soon as the condition holds, and a busy machine only
 # makes it take longer, not fail.
+# A field of /proc/PID/status in KiB (VmRSS, VmHWM), 0 when unknown.
+sub proc_kib ($pid, $field) {
+    open my $s, '<', "/proc/$pid/status" or return 0;
+    while (<$s>) { return $1 if /^\Q$field\E:\s+(\d+)/ }
+    return 0;
+}
+
+
 sub wait_until ($cond, $timeout = 10, $interval = 0.05) {
     my $deadline = time + $timeout;
     while (1) {

@@ -144,6 +144,18 @@ sub events ($self) {
     return @ev;
 }
 
+# Bytes /flood has sent once its count stopped moving for a second (its
+# sends stalled), -1 if it sent none, undef after $secs.
+sub wait_stalled ($self, $secs = 60) {
+    my ($last, $since) = (-1, Time::HiRes::time());
+    return Test::Portico::wait_until(sub {
+        my @s = grep { $_->{event} eq 'sent' } $self->events;
+        my $n = @s ? $s[-1]{bytes} : 0;
+        ($last, $since) = ($n, Time::HiRes::time()) if $n != $last;
+        return Time::HiRes::time() - $since >= 1 ? $n || -1 : 0;
+    }, $secs);
+}
+
 sub stop ($self) {
     return unless $self->{pid} && $$ == $self->{owner};
     _stop_pid(delete $self->{pid});
