@@ -17,7 +17,7 @@
 #include "pt_core.h"
 
 
-#define PT_MODULE_ABI        2
+#define PT_MODULE_ABI        3
 
 /* Scopes a key may appear in (pt_command_t.flags) ... */
 #define PT_CONF_GLOBAL       0x0001
@@ -81,6 +81,9 @@ struct pt_module_s {
     int    (*init_worker)(pt_cycle_t *cycle);   /* in each worker         */
     void   (*exit_worker)(pt_cycle_t *cycle);
     void   (*exit_master)(pt_cycle_t *cycle);
+    /* In the master, about once a second, for the current generation:
+     * periodic work done once for the gateway (ticket key rotation). */
+    void   (*tick_master)(pt_cycle_t *cycle);
 
     /* The helper process: one per generation, for work that must happen
      * once for the whole gateway (health probes, DNS), started when a

@@ -351,6 +351,19 @@ pt_cycle_open_files(pt_cycle_t *cycle)
 
 
 void
+pt_cycle_tick_master(pt_cycle_t *cycle)
+{
+    pt_uint_t  m;
+
+    for (m = 0; m < pt_modules_n; m++) {
+        if (pt_modules[m]->tick_master) {
+            pt_modules[m]->tick_master(cycle);
+        }
+    }
+}
+
+
+void
 pt_cycle_reopen_files(pt_cycle_t *cycle)
 {
     int              fd;

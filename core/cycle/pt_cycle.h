@@ -117,6 +117,9 @@ int pt_conf_scope_add(pt_conf_t *cf, pt_conf_level_e level, void *object,
 /* A file to append to, opened with the cycle and reopened on USR1. */
 pt_open_file_t *pt_conf_open_file(pt_conf_t *cf, const pt_str_t *path);
 void pt_cycle_reopen_files(pt_cycle_t *cycle);
+/* Run every module's tick_master (the master's loop, about once a
+ * second). */
+void pt_cycle_tick_master(pt_cycle_t *cycle);
 
 /* Ask for a shared-memory zone (in postconfig). The size comes from
  * `shm: { name: SIZE }` if given, else min_size plus a weighted share of

@@ -113,6 +113,8 @@ typedef struct pt_ssl_shared_s  pt_ssl_shared_t;
  * session within its lifetime always resumes). */
 #define PT_SSL_SESSION_TIMEOUT    (12 * 3600)               /* seconds */
 #define PT_SSL_TICKET_ROTATE_MS   ((uint64_t) 12 * 3600 * 1000)
+/* How late the master may be with a rotation before a worker does it. */
+#define PT_SSL_TICKET_GRACE_MS    ((uint64_t) 60 * 1000)
 
 /* Largest DER form of a session the shared cache keeps (a TLS 1.2
  * session with a client certificate chain may be bigger: it is then not
@@ -229,6 +231,9 @@ void pt_ssl_shared_attach(pt_ssl_shared_t *sh, pt_slab_pool_t *tickets,
 
 /* The counters and the cache's fill, summed over every process. */
 void pt_ssl_shared_stats(pt_ssl_shared_t *sh, pt_ssl_stats_t *st);
+/* The master's periodic call: a new ticket key when the current one is
+ * due (workers only do it if the master is late). */
+void pt_ssl_shared_tick(pt_ssl_shared_t *sh);
 
 
 /* Half-close a TLS connection: a close_notify (TLS 1.3 lets the peer

@@ -4,10 +4,13 @@
  *
  * Ticket keys: the "tls" zone holds the current key and the previous
  * one. The master makes the first key when it creates the zone, before
- * any worker exists. Rotation is lazy: the first process to need a key
- * after it is due makes a new one (outside the lock: random bytes may
- * take a syscall) and installs it under the zone lock unless another
- * process was quicker; the current key becomes the previous one, still
+ * any worker exists, and the next ones when they are due (its loop looks
+ * about once a second). A worker that needs a key when it is overdue
+ * (a master late by more than PT_SSL_TICKET_GRACE_MS) makes one itself,
+ * so a stuck master never stops rotation. A new key is made outside the
+ * lock (random bytes may take a syscall) and installed under the zone
+ * lock unless another process was quicker; the current key becomes the
+ * previous one, still
  * accepted for one more period, so a ticket within the session lifetime
  * always opens. Each process keeps a copy of the keys, tagged with the
  * zone's version, so a handshake reads the zone without the lock.
@@ -153,6 +156,28 @@ pt_ssl_key_make(pt_ssl_ticket_key_t *key)
 }
 
 
+void
+pt_ssl_shared_tick(pt_ssl_shared_t *sh)
+{
+    uint64_t                now, at;
+    pt_ssl_tickets_root_t  *root;
+
+    root = (sh && sh->tickets) ? sh->tickets->data : NULL;
+
+    if (root == NULL) {
+        return;
+    }
+
+    now = pt_current_epoch_msec;
+    at = __atomic_load_n(&root->rotate_at, __ATOMIC_ACQUIRE);
+
+    /* Due, or the clock went back by more than a period. */
+    if (now >= at || at - now > PT_SSL_TICKET_ROTATE_MS) {
+        pt_ssl_keys_rotate(sh->tickets, root);
+    }
+}
+
+
 int
 pt__ssl_ticket_keys(pt_slab_pool_t *slab, const pt_ssl_ticket_key_t **keys)
 {
@@ -168,8 +193,11 @@ pt__ssl_ticket_keys(pt_slab_pool_t *slab, const pt_ssl_ticket_key_t **keys)
     now = pt_current_epoch_msec;
     at = __atomic_load_n(&root->rotate_at, __ATOMIC_ACQUIRE);
 
-    /* Due, or the clock went back by more than a period. */
-    if (now >= at || at - now > PT_SSL_TICKET_ROTATE_MS) {
+    /* Overdue (the master is late), or the clock went back by more than
+     * a period. */
+    if ((now >= at && now - at >= PT_SSL_TICKET_GRACE_MS)
+        || (now < at && at - now > PT_SSL_TICKET_ROTATE_MS))
+    {
         pt_ssl_keys_rotate(slab, root);
     }
 

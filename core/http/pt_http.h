@@ -456,12 +456,14 @@ void pt_http_scheme(pt_http_request_t *r, pt_str_t *scheme);
 int pt_http_remote_addr(pt_http_request_t *r, pt_str_t *addr);
 
 /* TLS termination (pt_http_tls.c): the listen key `tls`, its handlers
- * and zones (from the http module's postconfig and init_master), and the
- * counters for /status (PT_DECLINED when no listener has TLS). */
+ * and zones (from the http module's postconfig and init_master), ticket
+ * key rotation (its tick_master), and the counters for /status
+ * (PT_DECLINED when no listener has TLS). */
 int pt_http_tls_set(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 int pt_http_tls_postconfig(pt_conf_t *cf);
 int pt_http_tls_init_master(pt_cycle_t *cycle);
+void pt_http_tls_tick_master(pt_cycle_t *cycle);
 int pt_http_tls_stats(pt_cycle_t *cycle, pt_ssl_stats_t *st);
 
 /* Internal to the http core: the parts of request set-up both protocols

@@ -79,6 +79,7 @@ pt_module_t  pt_http_module = {
     .postconfig = pt_http_postconfig,
     .init_conf = pt_http_build_engine,
     .init_master = pt_http_tls_init_master,
+    .tick_master = pt_http_tls_tick_master,
 };
 
 

@@ -436,6 +436,20 @@ pt_http_tls_init_master(pt_cycle_t *cycle)
 }
 
 
+/* The master's periodic work: ticket keys rotate when due. */
+void
+pt_http_tls_tick_master(pt_cycle_t *cycle)
+{
+    pt_http_tls_t  *tls;
+
+    tls = pt_http_main_conf(cycle)->tls;
+
+    if (tls) {
+        pt_ssl_shared_tick(tls->shared);
+    }
+}
+
+
 int
 pt_http_tls_stats(pt_cycle_t *cycle, pt_ssl_stats_t *st)
 {

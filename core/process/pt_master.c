@@ -152,6 +152,10 @@ pt_master_run(const char *conf_file, const char *prefix)
 
         pt_time_update();
 
+        if (!pt_quitting && !pt_terminating) {
+            pt_cycle_tick_master(pt_cycle);
+        }
+
         if (n < 0 && errno != EINTR) {
             pt_log_error(PT_LOG_ALERT, NULL, errno, "poll() failed");
         }

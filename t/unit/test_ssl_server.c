@@ -192,6 +192,7 @@ test_tickets(void)
     int                         n;
     uint64_t                    t0;
     pt_slab_pool_t             *slab;
+    pt_ssl_shared_t             sh;
     pt_ssl_ticket_key_t         first, second, third;
     const pt_ssl_ticket_key_t  *keys;
 
@@ -215,12 +216,26 @@ test_tickets(void)
     ok(n == 1 && memcmp(&keys[0], &first, sizeof(first)) == 0,
        "tickets: the same key until it is due");
 
+    /* Due: the master's tick makes the key; a worker waits for it. */
     pt_current_epoch_msec = t0 + 12 * HOUR_MS;
+    n = pt__ssl_ticket_keys(slab, &keys);
+    ok(n == 1 && memcmp(&keys[0], &first, sizeof(first)) == 0,
+       "tickets: when due, a worker leaves the rotation to the master");
+
+    sh.tickets = slab;
+    sh.sessions = NULL;
+    pt_ssl_shared_tick(&sh);
     n = pt__ssl_ticket_keys(slab, &keys);
     ok(n == 2 && memcmp(&keys[1], &first, sizeof(first)) == 0
        && memcmp(keys[0].name, first.name, 16) != 0,
-       "tickets: after 12 h a new key, the old one kept as the previous");
+       "tickets: the master's tick after 12 h: a new key, the old one "
+       "kept as the previous");
     second = keys[0];
+
+    pt_ssl_shared_tick(&sh);
+    n = pt__ssl_ticket_keys(slab, &keys);
+    ok(n == 2 && memcmp(&keys[0], &second, sizeof(second)) == 0,
+       "tickets: a second tick changes nothing");
 
     pt_current_epoch_msec = t0 + 20 * HOUR_MS;
     n = pt__ssl_ticket_keys(slab, &keys);
@@ -390,7 +405,7 @@ test_sessions(void)
 int
 main(void)
 {
-    tap_plan(6 + 17 + 10 + 7 + 10 + 18);
+    tap_plan(6 + 17 + 12 + 7 + 10 + 18);
 
     test_first_byte();
     test_names();
