@@ -25,14 +25,8 @@ EOF2
 my $port = $t->port('GW');
 my ($worker) = $t->worker_pids;
 
-sub proc_kib ($field) {
-    open my $s, '<', "/proc/$worker/status" or return 0;
-    while (<$s>) { return $1 if /^\Q$field\E:\s+(\d+)/ }
-    return 0;
-}
-
 for my $kind (qw(settings ping)) {
-    my $before = proc_kib('VmRSS');
+    my $before = proc_kib($worker, 'VmRSS');
     if (open my $cr, '>', "/proc/$worker/clear_refs") {
         print {$cr} "5\n";
         close $cr;
@@ -53,8 +47,8 @@ for my $kind (qw(settings ping)) {
                           "http://127.0.0.1:$port/hello");
     is($out, '200', "$kind flood: the worker answers a fresh connection");
 
-    my $peak = proc_kib('VmHWM');
-    my $after = proc_kib('VmRSS');
+    my $peak = proc_kib($worker, 'VmHWM');
+    my $after = proc_kib($worker, 'VmRSS');
     SKIP: {
         skip 'memory is not measured under sanitizers', 2 if $t->sanitized;
         cmp_ok($peak - $before, '<', 8192,

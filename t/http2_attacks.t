@@ -36,12 +36,6 @@ my $port = $t->port('GW');
 my ($worker) = $t->worker_pids;
 my $sanitized = $t->sanitized;
 
-sub proc_kib ($field) {
-    open my $s, '<', "/proc/$worker/status" or return 0;
-    while (<$s>) { return $1 if /^\Q$field\E:\s+(\d+)/ }
-    return 0;
-}
-
 sub reset_peak () {
     if (open my $cr, '>', "/proc/$worker/clear_refs") {
         print {$cr} "5\n";
@@ -63,7 +57,7 @@ sub responsive () {
 # while it runs; returns its JSON result, the resident KiB before, the
 # peak during and the resident KiB after.
 sub attack ($what, @args) {
-    my $before = proc_kib('VmRSS');
+    my $before = proc_kib($worker, 'VmRSS');
     reset_peak();
 
     my $out = "${\ $t->testdir}/attack.json";
@@ -89,8 +83,8 @@ sub attack ($what, @args) {
     ok($during, "$what: a fresh connection is answered during the attack");
     ok(responsive(), "$what: and after it");
 
-    my $peak = proc_kib('VmHWM');
-    my $after = proc_kib('VmRSS');
+    my $peak = proc_kib($worker, 'VmHWM');
+    my $after = proc_kib($worker, 'VmRSS');
     SKIP: {
         skip 'memory is not measured under sanitizers', 2 if $sanitized;
         cmp_ok($peak - $before, '<', 8192,

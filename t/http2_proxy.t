@@ -116,12 +116,6 @@ is($out, "hello 127.0.0.1 GET /hello\n", 'respond action with variables');
 my ($worker) = $t->worker_pids;
 ok($worker, 'found the worker');
 
-sub proc_kib ($pid, $field) {
-    open my $s, '<', "/proc/$pid/status" or return 0;
-    while (<$s>) { return $1 if /^\Q$field\E:\s+(\d+)/ }
-    return 0;
-}
-
 # (exit code, resident KiB before, peak during): the peak is VmHWM after a
 # clear_refs reset, so no spike between samples is missed.
 sub with_rss_peak ($cmd) {

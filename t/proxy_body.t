@@ -78,12 +78,6 @@ ok($worker, 'found the worker');
 # would add 50).
 my $sanitized = $t->sanitized;
 
-sub proc_kib ($pid, $field) {
-    open my $s, '<', "/proc/$pid/status" or return 0;
-    while (<$s>) { return $1 if /^\Q$field\E:\s+(\d+)/ }
-    return 0;
-}
-
 # Runs a command in the background; returns (its exit code, the worker's
 # resident KiB before, its peak during).  The peak is the kernel's own
 # high-water mark, reset first through clear_refs (so no spike between
