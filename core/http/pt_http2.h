@@ -160,6 +160,11 @@ ssize_t pt__http2_data_read(nghttp2_session *session, int32_t id,
     uint8_t *buf, size_t length, uint32_t *flags,
     nghttp2_data_source *source, void *user_data);
 
+/* Copy up to size bytes of the stream's received DATA to dst and reopen
+ * the client's window by as much (the block goes back once empty); 0
+ * when none is buffered. */
+size_t pt__http2_body_take(pt_http2_stream_t *st, char *dst, size_t size);
+
 /* WebSocket over an extended CONNECT (pt_http2_tunnel.c): the stream as
  * a tunnel end, and the data provider's part for a tunnel. */
 int pt__http2_tunnel_end(pt_http_request_t *r, pt_tunnel_end_t *e);

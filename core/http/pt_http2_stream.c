@@ -1068,6 +1068,34 @@ pt_http2_output_started(pt_http_request_t *r)
 }
 
 
+size_t
+pt__http2_body_take(pt_http2_stream_t *st, char *dst, size_t size)
+{
+    size_t  k;
+
+    if (st->body_pos == st->body_last) {
+        return 0;
+    }
+
+    k = pt_min(size, st->body_last - st->body_pos);
+    memcpy(dst, st->body + st->body_pos, k);
+    st->body_pos += k;
+
+    if (st->body_pos == st->body_last) {
+        /* Empty: the block goes back until DATA comes again. */
+        pt_block_put(&pt_http_body_blocks, st->body);
+        st->body = NULL;
+        st->body_pos = 0;
+        st->body_last = 0;
+    }
+
+    (void) nghttp2_session_consume(st->h2c->session, st->id, k);
+    pt__http2_send(st->h2c);
+
+    return k;
+}
+
+
 /* The request body from the stream's buffer; every byte read reopens the
  * client's window by as much. */
 static int
@@ -1116,19 +1144,9 @@ pt_http2_read_body(pt_http_request_t *r, char *dst, size_t size, size_t *n)
 
     pt_timer_del(sc->read);
 
-    if (st->body_pos < st->body_last) {
-        k = pt_min(size, st->body_last - st->body_pos);
-        memcpy(dst, st->body + st->body_pos, k);
-        st->body_pos += k;
+    k = pt__http2_body_take(st, dst, size);
 
-        if (st->body_pos == st->body_last) {
-            st->body_pos = 0;
-            st->body_last = 0;
-        }
-
-        (void) nghttp2_session_consume(h2c->session, st->id, k);
-        pt__http2_send(h2c);
-
+    if (k) {
         r->body.received += k;
         *n = k;
 

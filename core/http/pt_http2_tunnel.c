@@ -26,22 +26,9 @@ pt_http2_tunnel_recv(pt_tunnel_end_t *e, char *buf, size_t size)
     st = e->data;
     h2c = st->h2c;
 
-    if (st->body_pos < st->body_last) {
-        k = pt_min(size, st->body_last - st->body_pos);
-        memcpy(buf, st->body + st->body_pos, k);
-        st->body_pos += k;
+    k = pt__http2_body_take(st, buf, size);
 
-        if (st->body_pos == st->body_last) {
-            /* Empty: the block goes back until DATA comes again. */
-            pt_block_put(&pt_http_body_blocks, st->body);
-            st->body = NULL;
-            st->body_pos = 0;
-            st->body_last = 0;
-        }
-
-        (void) nghttp2_session_consume(h2c->session, st->id, k);
-        pt__http2_send(h2c);
-
+    if (k) {
         return (ssize_t) k;
     }
 
