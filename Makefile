@@ -33,7 +33,11 @@ test: deps build
 	$(MAKE) -f $(B)/Makefile unit
 	s=0; scripts/check-style $(B) || s=1; scripts/check-layers || s=1; \
 	    exit $$s
-	prove -j$(PROVE_JOBS) t/
+	$(PROVE) $(B)
+
+# prove over t/; the diag output of failing files is collected in
+# BUILDDIR/test-failures.log and shown again after the summary.
+PROVE = scripts/prove-all -j$(PROVE_JOBS)
 
 # Sanitizer options (LeakSanitizer is on by default); the harness adds a
 # log_path to both (t/lib/Test/Portico.pm).
@@ -46,7 +50,7 @@ test-asan: deps
 	$(MAKE) B=$(BA) build
 	$(MAKE) -f $(BA)/Makefile unit
 	ASAN_OPTIONS=$(ASAN_OPTS) UBSAN_OPTIONS=$(UBSAN_OPTS) \
-	    PT_TEST_BINARY=$(BA)/portico prove -j$(PROVE_JOBS) t/
+	    PT_TEST_BINARY=$(BA)/portico $(PROVE) $(BA)
 
 bench: build
 	scripts/deps bench

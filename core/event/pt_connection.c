@@ -47,6 +47,13 @@ pt_connections_init(pt_uint_t n)
     {
         pt_log_error(PT_LOG_EMERG, NULL, errno,
                      "cannot allocate %lu connections", (unsigned long) n);
+        /* All or nothing: what did fit is given back for the exit path. */
+        free(pt_conns);
+        free(pt_read_events);
+        free(pt_write_events);
+        pt_conns = NULL;
+        pt_read_events = NULL;
+        pt_write_events = NULL;
         return PT_ERROR;
     }
 

@@ -540,6 +540,23 @@ sub _check_log ($self) {
 }
 
 
+# With PT_TEST_FAILURES set (make test sets it), a failing file's diag
+# output is appended there too, so the end of a long parallel run can show
+# it whole instead of somewhere in the interleaved output.
+my $DIAG = '';
+if ($ENV{PT_TEST_FAILURES}) {
+    tie *DIAG_TEE, 'Test::Portico::DiagTee';
+    Test::More->builder->failure_output(\*DIAG_TEE);
+}
+
+sub _record_failure ($text) {
+    my $path = $ENV{PT_TEST_FAILURES} or return;
+    open my $fh, '>>', $path or return;
+    print $fh "=== $0 (pid $$)\n$text\n";
+    close $fh;
+}
+
+
 # What the sanitizers wrote since the last call, one entry per report file
 # (never exempt through allow_alerts).
 sub _sanitizer_reports () {
@@ -583,6 +600,9 @@ END {
         Test::More::ok(0, 'no sanitizer reports');
         Test::More::diag(join "\n", @reports);
     }
+
+    _record_failure($DIAG) if $$ == $SAN_OWNER && length $DIAG
+                               && !Test::More->builder->is_passing;
 }
 
 
@@ -1289,6 +1309,20 @@ sub _tls_commit ($dir, @files) {
 sub _openssl (@args) {
     my ($rc, $out) = run_cmd(60, 'openssl', @args);
     croak "tls_files: openssl @args failed ($rc):\n$out" if $rc != 0;
+}
+
+
+# The failure output handle: what goes to stderr is also kept in $DIAG.
+package Test::Portico::DiagTee {
+    sub TIEHANDLE ($class) { bless {}, $class }
+    sub PRINT ($self, @text) {
+        my $text = join '', @text;
+        $DIAG .= $text if length $DIAG < 1 << 20;
+        print STDERR $text;
+    }
+    sub PRINTF ($self, $fmt, @args) { $self->PRINT(sprintf $fmt, @args) }
+    sub BINMODE { 1 }
+    sub FILENO { fileno STDERR }
 }
 
 1;
