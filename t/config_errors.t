@@ -2,9 +2,8 @@
 # FILE:LINE:COL: message, at the place in the file where it is, and the
 # test exits 1; a file with several mistakes reports all of them.
 #
-# Each case is a whole config with one mistake.  The expected position is
-# not written by hand: it is where the marked text (the `at` needle, the
-# n-th occurrence) sits in the file, so the cases stay readable.
+# Each case is a whole config with one mistake (Test::Portico::ConfigCheck
+# finds where the error must point).
 
 use strict;
 use warnings;
@@ -15,6 +14,7 @@ use IO::Select;
 use POSIX ();
 use Test::More;
 use Test::Portico;
+use Test::Portico::ConfigCheck qw(pos_of);
 use Time::HiRes qw(time);
 
 my $t = Test::Portico->new()->plan(61);
@@ -44,46 +44,9 @@ sub slurp ($path) {
 }
 
 
-# "LINE:COL" (1-based) of the $nth occurrence of $needle in $text.
-sub pos_of ($text, $needle, $nth = 1) {
-    my $at = -1;
-    for (1 .. $nth) {
-        $at = index($text, $needle, $at + 1);
-        die "pos_of: '$needle' #$nth not in the config" if $at < 0;
-    }
-    my $before = substr($text, 0, $at);
-    my $line = 1 + ($before =~ tr/\n//);
-    my $col = $at - rindex($before, "\n");
-    return "$line:$col";
-}
-
-
-my $n = 0;
-
-# Writes $body (after the common head) to its own file, runs -t on it and
-# returns (exit code, output, file, full text).
-sub check ($body) {
-    my $file = "$dir/case" . ++$n . '.yaml';
-    my $text = $HEAD . $body;
-    write_file($file, $text);
-    my ($rc, $out) = portico('-t', '-p', $dir, '-c', $file);
-    return ($rc, $out, $file, $text);
-}
-
-
-# One mistake: exit 1, the error at one of @at (each [needle, nth]), with
-# a message matching $msg, and no other error reported.
-sub one_error ($name, $body, $msg, @at) {
-    my ($rc, $out, $file, $text) = check($body);
-    my @pos = map { pos_of($text, @$_) } @at;
-    my $pos_re = join '|', map { quotemeta } @pos;
-    is($rc, 1, "$name: -t exits 1");
-    like($out, qr/\Q$file\E:(?:$pos_re): .*$msg/, "$name: $file:$pos[0]")
-        or diag $out;
-    my @errors = $out =~ /^.*\Q$file\E:\d+:\d+: .*$/mg;
-    is(scalar @errors, 1, "$name: exactly one error reported")
-        or diag $out;
-}
+my $cc = Test::Portico::ConfigCheck->new($t, $HEAD);
+sub check ($body) { return $cc->check($body) }
+sub one_error (@args) { return $cc->one_error(@args) }
 
 
 # A good config passes, and says so.

@@ -105,6 +105,7 @@ pt_router_table_t *pt_router_table(pt_cycle_t *cycle);
 /* Rewrite phase, response-header filter and the two actions
  * (pt_router_rewrite.c). */
 int pt_router_rewrite_handler(pt_http_request_t *r);
+int pt_router_headers_handler(pt_http_request_t *r);
 int pt_router_header_filter(pt_http_request_t *r);
 int pt_router_respond(pt_http_request_t *r);
 int pt_router_redirect(pt_http_request_t *r);

@@ -841,6 +841,9 @@ pt_router_postconfig(pt_conf_t *cf)
         || pt_http_phase_add(cf, PT_HTTP_REWRITE_PHASE,
                              pt_router_rewrite_handler, 100,
                              &pt_router_module) != PT_OK
+        || pt_http_phase_add(cf, PT_HTTP_PRECONTENT_PHASE,
+                             pt_router_headers_handler, 10,
+                             &pt_router_module) != PT_OK
         || pt_http_header_filter_add(cf, pt_router_header_filter, 800,
                                      &pt_router_module) != PT_OK)
     {

@@ -23,56 +23,21 @@ pt_router_conf_of(pt_http_request_t *r)
 }
 
 
-/* Request fields the core keeps pointers to must follow an edit. */
-static void
-pt_router_refresh_known(pt_http_request_t *r)
-{
-    pt_http_headers_in_t  *in;
-
-    in = &r->headers_in;
-
-    in->host = pt_http_header_find(&in->headers, "Host", 4);
-    in->x_request_id = pt_http_header_find(&in->headers, "X-Request-ID", 12);
-    in->x_forwarded_for = pt_http_header_find(&in->headers,
-                                              "X-Forwarded-For", 15);
-    in->user_agent = pt_http_header_find(&in->headers, "User-Agent", 10);
-    in->referer = pt_http_header_find(&in->headers, "Referer", 7);
-}
-
-
-static void
-pt_router_remove_in(pt_http_request_t *r, const pt_str_t *name)
-{
-    size_t             i;
-    pt_http_header_t  *h;
-
-    h = r->headers_in.headers.elts;
-
-    /* An empty name marks a removed field: nothing forwards those. */
-    for (i = 0; i < r->headers_in.headers.nelts; i++) {
-        if (pt_strcaseeq(&h[i].name, name->data, name->len)) {
-            h[i].name.len = 0;
-        }
-    }
-}
-
-
 static int
 pt_router_edit_request(pt_http_request_t *r, pt_router_edits_t *ed)
 {
     size_t             i;
     pt_str_t           value;
     pt_router_edit_t  *e;
-    pt_http_header_t  *h;
 
     e = ed->remove.elts;
     for (i = 0; i < ed->remove.nelts; i++) {
-        pt_router_remove_in(r, &e[i].name);
+        pt_http_header_in_remove(r, e[i].name.data, e[i].name.len);
     }
 
     e = ed->set.elts;
     for (i = 0; i < ed->set.nelts; i++) {
-        pt_router_remove_in(r, &e[i].name);
+        pt_http_header_in_remove(r, e[i].name.data, e[i].name.len);
     }
 
     for (i = 0; i < ed->set.nelts + ed->add.nelts; i++) {
@@ -83,16 +48,10 @@ pt_router_edit_request(pt_http_request_t *r, pt_router_edits_t *ed)
             return PT_ERROR;
         }
 
-        h = pt_array_push(&r->headers_in.headers);
-        if (h == NULL) {
+        if (pt_http_header_in_add(r, &e->name, &value) != PT_OK) {
             return PT_ERROR;
         }
-
-        h->name = e->name;
-        h->value = value;
     }
-
-    pt_router_refresh_known(r);
 
     return PT_OK;
 }
@@ -157,13 +116,25 @@ pt_router_rewrite_handler(pt_http_request_t *r)
         r->path = path;
     }
 
-    if (rcf->request_headers.set.elts
-        && pt_router_edit_request(r, &rcf->request_headers) != PT_OK)
-    {
-        return PT_ERROR;
+    return PT_CONTINUE;
+}
+
+
+/* Request header edits run after ACCESS and LIMIT, so their templates
+ * see what those phases learnt (${consumer}, ${claim.NAME}). */
+int
+pt_router_headers_handler(pt_http_request_t *r)
+{
+    pt_router_conf_t  *rcf;
+
+    rcf = pt_router_conf_of(r);
+
+    if (rcf == NULL || rcf->request_headers.set.elts == NULL) {
+        return PT_CONTINUE;
     }
 
-    return PT_CONTINUE;
+    return pt_router_edit_request(r, &rcf->request_headers) == PT_OK
+           ? PT_CONTINUE : PT_ERROR;
 }
 
 
