@@ -428,8 +428,8 @@ pt_jwk_usable(json_t *obj, int *alg, char *why)
     json_t  *v, *op;
 
     v = json_object_get(obj, "use");
-    if (v != NULL && !(json_is_string(v) && strcmp(json_string_value(v), "sig")
-                                            == 0))
+    if (v != NULL
+        && (!json_is_string(v) || strcmp(json_string_value(v), "sig") != 0))
     {
         snprintf(why, PT_JWK_WHY_LEN, "\"use\" is not \"sig\"");
         return PT_DECLINED;
