@@ -7,6 +7,10 @@ MAIN_OBJ  := $(B)/core/portico.o
 GEN_OBJS  := $(B)/pt_modules.o
 LIB_OBJS  := $(CORE_OBJS) $(MODULE_OBJS) $(GEN_OBJS)
 
+# Tests and fuzz targets may test a module's own code: its folder is on
+# their include path, as it is for the module's sources.
+MODULE_INCS := $(patsubst %/module.mk,-I%,$(wildcard modules/*/module.mk))
+
 UNIT_SRCS := $(wildcard t/unit/test_*.c)
 UNIT_BINS := $(patsubst t/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 
@@ -36,11 +40,12 @@ unit: $(UNIT_BINS) $(B)/bench_router $(REPLAY_BINS)
 
 $(B)/unit/%: t/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -It/unit $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+	$(CC) $(CFLAGS) -It/unit $(MODULE_INCS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) \
+	    $(LIBS)
 
 $(FUZZ_OBJS) $(B)/fuzz/replay.o: $(B)/fuzz/%.o: t/fuzz/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -It/fuzz -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) -It/fuzz $(MODULE_INCS) -MMD -MP -c -o $@ $<
 
 $(REPLAY_BINS): $(B)/fuzz/replay_%: $(B)/fuzz/fuzz_%.o $(B)/fuzz/replay.o \
                                     $(LIB_OBJS)

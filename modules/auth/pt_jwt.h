@@ -36,7 +36,8 @@ typedef enum {
 
 #define PT_JWT_ALG_BIT(a)    (1u << (a))
 
-/* "RS256" -> PT_JWT_RS256; -1 for a name not in the list ("none" too). */
+/* "RS256" -> PT_JWT_RS256; -1 for a name not in the list ("none" too).
+ * Names are case-sensitive, as RFC 7515 4.1.1 says. */
 int pt_jwt_alg_parse(const char *name, size_t len);
 const char *pt_jwt_alg_name(pt_jwt_alg_e alg);
 
@@ -48,6 +49,9 @@ typedef enum {
     PT_JWK_EC_P384,
     PT_JWK_ED25519
 } pt_jwk_type_e;
+
+/* The one key type that verifies alg (HS* oct, RS* and PS* RSA, ...). */
+pt_jwk_type_e pt_jwt_alg_key(pt_jwt_alg_e alg);
 
 typedef struct {
     char            *kid;       /* NUL-terminated copy; NULL: none       */
@@ -64,11 +68,17 @@ typedef struct {
 } pt_jwt_keyset_t;
 
 /* Build a key set. On failure NULL, with the reason in err (always
- * NUL-terminated). A JWKS document must be an object with a "keys"
- * array; keys that cannot verify signatures ("use": "enc", an unknown
- * "kty" or curve, private-only members are not needed) are skipped, and a
- * document with no usable key is an error. A PEM file holds one or more
- * public keys or X.509 certificates (their public keys are used). */
+ * NUL-terminated when errlen > 0; "out of memory" when that was it). A
+ * JWKS document must be an object with a "keys" array; keys that cannot
+ * verify signatures ("use" other than "sig", "key_ops" without "verify",
+ * an unknown "kty", curve or "alg", an "alg" of another key type, RSA
+ * under 2048 bits, a malformed member) are skipped, and a document with
+ * no usable key is an error; private members ("d"...) are ignored. A PEM
+ * file holds one or more public keys ("PUBLIC KEY") or X.509 certificates
+ * ("CERTIFICATE": their public keys are used, nothing else of them is
+ * checked), in any order; other blocks are skipped, a malformed one is an
+ * error. PEM keys have no kid and no alg pin. A secret is one oct key
+ * without a kid; an empty one is an error. */
 pt_jwt_keyset_t *pt_jwt_keyset_jwks(const char *json, size_t len,
     char *err, size_t errlen);
 pt_jwt_keyset_t *pt_jwt_keyset_pem(const char *pem, size_t len,
@@ -86,7 +96,8 @@ typedef struct {
                                     hold one of them; n 0: not checked    */
     size_t           naudiences;
     int64_t          leeway;     /* seconds, for exp, nbf and iat         */
-    size_t           max_len;    /* longest token accepted, in bytes      */
+    size_t           max_len;    /* longest token accepted, in bytes; 0:
+                                    no limit                              */
 } pt_jwt_policy_t;
 
 /* A verified token. */
@@ -118,10 +129,16 @@ typedef enum {
 /* Verify a compact JWS against ks and pol at time now (seconds since the
  * epoch). On PT_JWT_OK, out holds the claims (one reference for the
  * caller); on anything else out->claims is NULL. The token's key is the
- * one whose kid matches the header's "kid"; a token without "kid" is
- * tried against every key of the right type. A key only ever verifies the
- * algorithms of its type (HMAC needs an oct key: no algorithm
- * confusion), and a JWK's "alg" pin must match. */
+ * one whose kid matches the header's "kid" (several keys with that kid are
+ * each tried; a key without a kid, as PEM keys and secrets are, takes any
+ * kid); a token without "kid" is tried against every key of the right
+ * type. A key only ever verifies the algorithms of its type (HMAC needs an
+ * oct key: no algorithm confusion), and a JWK's "alg" pin must match.
+ * Keys named by the header ("jwk", "jku", "x5c", "x5u") are never used.
+ * The checks run in this order: size, form and header, signature, then
+ * the payload and its claims (exp, nbf, iat, iss, aud), so that nothing
+ * of an unsigned payload is looked at beyond its base64url. A NumericDate
+ * may be an integer or a real. */
 pt_jwt_rc_e pt_jwt_verify(const char *token, size_t len,
     const pt_jwt_keyset_t *ks, const pt_jwt_policy_t *pol, int64_t now,
     pt_jwt_t *out);
@@ -133,6 +150,15 @@ const char *pt_jwt_strerror(pt_jwt_rc_e rc);
  * padding or impossible length is an error. dst holds at least
  * len * 3 / 4 + 1 bytes. Returns the decoded length or -1. */
 ssize_t pt_jwt_base64url_decode(u_char *dst, const char *src, size_t len);
+
+
+/* Shared by pt_jwt.c and pt_jwk.c, not for callers. */
+
+/* Empties OpenSSL's error queue; 1 when it told of a failed allocation. */
+int pt__jwt_ossl_nomem(void);
+
+/* 1 when json_loadb() failed for want of memory rather than bad input. */
+int pt__jwt_json_nomem(const json_error_t *err);
 
 
 #endif /* PT_JWT_H */
