@@ -189,6 +189,20 @@ void pt_upstream_peer_ok(pt_upstream_t *us, pt_upstream_shared_t *s);
 void pt_upstream_count_request(pt_upstream_t *us);
 int pt_upstream_retry_allowed(pt_upstream_t *us);
 
+/* An attempt of an exchange on peer: counted in the peer's requests and
+ * in flight (the exchange takes that back when it ends), and marked in
+ * *tried. Returns the shared entry, which the exchange keeps. */
+pt_upstream_shared_t *pt_upstream_use(pt_upstream_t *us,
+    pt_upstream_peer_t *peer, uint64_t *tried);
+
+/* The peer for another attempt after one on `from` failed: one not in
+ * tried, while fewer than `retries` retries were made (tries) and the
+ * retry budget allows one; logged either way, with r's request id when
+ * r is not NULL. NULL: no retry. */
+pt_upstream_peer_t *pt_upstream_retry_peer(pt_http_request_t *r,
+    pt_upstream_t *us, uint64_t tried, pt_uint_t tries,
+    const pt_upstream_shared_t *from);
+
 /* Replace an upstream's peer set (master at load, helper after DNS), by
  * address; entries are reused by key. Takes the zone lock. */
 int pt_upstream_set_peers(pt_upstream_t *us,
@@ -205,6 +219,36 @@ void pt_upstream_release(pt_upstream_t *us, pt_upstream_shared_t *s,
     pt_connection_t *c, int reusable);
 int pt_upstream_connect(pt_upstream_peer_t *peer, pt_connection_t **cp);
 void pt_upstream_track_busy(pt_upstream_peer_t *peer, int delta);
+
+/* How far a connection for an exchange is (pt_upstream_open(),
+ * pt_upstream_opening()); an exchange's own states go on from these. */
+enum {
+    PT_UPSTREAM_CONNECTING = 0,     /* connect() under way               */
+    PT_UPSTREAM_HANDSHAKE,          /* the TLS handshake under way       */
+    PT_UPSTREAM_OPEN                /* ready for the request             */
+};
+
+/* A connection to the peer for an exchange: an idle kept-alive one
+ * unless fresh is set (*reused = 1; it is PT_UPSTREAM_OPEN), else a new
+ * one, made a TLS client when the upstream has tls:. Returns how far it
+ * is, with the connect timeout running until it is open; or PT_ERROR,
+ * nothing to release, the reason in *what and *err (an errno, or 0). */
+int pt_upstream_open(pt_upstream_t *us, pt_upstream_peer_t *peer,
+    int fresh, pt_connection_t **cp, int *reused, int *err,
+    const char **what);
+
+/* Move a connection of pt_upstream_open() on from `state`, from either of
+ * its events (the write event ends connect(), the handshake takes both):
+ * returns the state reached (PT_UPSTREAM_OPEN: its timers are off), or
+ * PT_ERROR with the reason in *what and *err; the connect timeout ran out
+ * if c->read->timedout or c->write->timedout. */
+int pt_upstream_opening(pt_upstream_t *us, pt_connection_t *c, int state,
+    int *err, const char **what);
+
+/* Keep c's TLS session (if any) to resume the next connection to the
+ * peer; call it when an exchange over c got its response. */
+void pt_upstream_keep_session(pt_upstream_t *us, pt_upstream_shared_t *s,
+    pt_connection_t *c);
 
 /* Smooth weighted round robin: every upstream's balancer unless the lb
  * module's `balance:` names another. */
