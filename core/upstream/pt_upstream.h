@@ -90,8 +90,11 @@ typedef struct pt_upstream_s  pt_upstream_t;
 
 /* How a peer is chosen. pick gets the peers already tried by this request
  * as a bit mask of peer indices (bit 63 stands for every index from 63
- * on) and returns a usable peer not in it, or NULL. update runs in a
- * worker when the peer set changed (rebuild a hash ring, say). */
+ * on) and returns a usable peer not in it, or NULL. r is NULL for a call
+ * the gateway makes without a request (pt_upstream_call_t in the helper
+ * process): a balancer that needs one (a hash key) makes its default
+ * choice then. update runs in a worker when the peer set changed
+ * (rebuild a hash ring, say). */
 typedef struct {
     const char            *name;
     int                  (*init)(pt_conf_t *cf, pt_upstream_t *us);
@@ -253,6 +256,106 @@ void pt_upstream_keep_session(pt_upstream_t *us, pt_upstream_shared_t *s,
 /* Smooth weighted round robin: every upstream's balancer unless the lb
  * module's `balance:` names another. */
 extern const pt_upstream_balancer_t  pt_upstream_round_robin;
+
+
+/*
+ * A request the gateway makes itself to an upstream (pt_upstream_call.c):
+ * forward auth, a JWKS document fetched by the helper process, the legs
+ * of an aggregation. It goes the way a proxied request goes: the
+ * upstream's balancer, its keep-alive pools, TLS with verification and
+ * session reuse, its connect, read and write timeouts, passive health,
+ * requests in flight and max_inflight, and another peer after a connect
+ * failure (within `retries` and the retry budget) or a fresh connection
+ * after a stale keep-alive one. The answer is read whole into memory, at
+ * most max_response bytes of head and body, and handed to done().
+ *
+ * It never blocks, and it lives in `pool`: a cleanup there cancels it, so
+ * a request that ends while its call is out (the client left) leaves no
+ * connection and no timer behind. The connection goes back to the
+ * keep-alive pool only after a whole answer that allows it.
+ */
+
+typedef struct pt_upstream_call_s  pt_upstream_call_t;
+
+typedef void (*pt_upstream_call_done_pt)(pt_upstream_call_t *call);
+
+struct pt_upstream_call_s {
+    /* In: set before pt_upstream_call_start(); zero what is not used. */
+    pt_upstream_t             *us;
+    pt_http_request_t         *r;         /* the request it serves (the
+                                             balancer's key, logs), or
+                                             NULL (the helper process)   */
+    pt_pool_t                 *pool;      /* its lifetime                */
+    pt_str_t                   method;    /* "GET"; empty: GET           */
+    pt_str_t                   target;    /* "/check?x=1"; empty: "/"    */
+    pt_str_t                   host;      /* Host; empty: the upstream's
+                                             tls server_name, else the
+                                             peer's address              */
+    const pt_http_header_t    *headers;   /* more request fields, as they
+                                             are (no body is sent)       */
+    size_t                     nheaders;
+    size_t                     max_response;  /* head + body bytes; 0:
+                                             PT_UPSTREAM_CALL_MAX        */
+    pt_msec_t                  timeout;   /* the whole call; 0: only the
+                                             upstream's timeouts         */
+    pt_upstream_call_done_pt   done;      /* called once, never from
+                                             inside _start(), never after
+                                             _cancel()                   */
+    void                      *data;
+
+    /* Out, for done(). */
+    int                        rc;        /* PT_OK: a response; PT_ERROR */
+    unsigned                   status;
+    pt_array_t                 headers_out;   /* pt_http_header_t, but
+                                             hop-by-hop and framing ones */
+    pt_str_t                   body;      /* decoded (chunked), whole    */
+    char                       error[160];    /* why rc is PT_ERROR      */
+
+    /* Private. */
+    pt_upstream_shared_t      *peer;      /* the attempt's peer (stable) */
+    pt_connection_t           *uc;
+    uint64_t                   tried;
+    pt_uint_t                  tries;     /* retries made                */
+    pt_buf_t                   out;       /* the request head            */
+    char                      *in;        /* what was read: the head,
+                                             then the body, decoded in
+                                             place                       */
+    size_t                     in_size;
+    size_t                     in_len;
+    size_t                     parsed;    /* in[0..parsed) is understood */
+    size_t                     body_start;
+    size_t                     body_len;  /* decoded so far              */
+    int64_t                    rest;      /* Content-Length; -1: none    */
+    pt_http_head_scan_t        scan;
+    pt_http_chunked_t          chunked;
+    pt_event_t                 deadline;  /* timeout                     */
+    pt_event_t                 post;      /* done() after _start()       */
+    unsigned                   state:3;
+    unsigned                   starting:1;
+    unsigned                   finished:1;
+    unsigned                   reused:1;  /* uc came from keep-alive     */
+    unsigned                   retried:1; /* a stale one was replaced    */
+    unsigned                   got_response:1;
+    unsigned                   head_done:1;
+    unsigned                   resp_chunked:1;
+    unsigned                   resp_until_close:1;
+    unsigned                   keepalive:1;
+    unsigned                   counted:1;
+    unsigned                   group_counted:1;
+};
+
+#define PT_UPSTREAM_CALL_MAX   (64 * 1024)
+
+/* Start the call. PT_OK: done() will be called (from the event loop,
+ * even when the call fails at once: no usable peer, max_inflight), unless
+ * the call is cancelled first. PT_ERROR: out of memory, or a call without
+ * us, pool or done; done() is never called, error says why. */
+int pt_upstream_call_start(pt_upstream_call_t *call);
+
+/* Give up: the connection is closed, the timers stopped, done() is not
+ * called. Idempotent, and harmless after done(); the pool's cleanup
+ * calls it. */
+void pt_upstream_call_cancel(pt_upstream_call_t *call);
 
 
 #endif /* PT_UPSTREAM_H */
