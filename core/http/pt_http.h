@@ -385,6 +385,12 @@ int pt_http_header_out_set(pt_http_request_t *r, const char *name,
     size_t nlen, const char *value, size_t vlen);
 void pt_http_header_out_remove(pt_http_request_t *r, const char *name,
     size_t nlen);
+/* Append a field to the request (a module's edit, before the request is
+ * forwarded): headers_in's pointers to the fields the core knows follow
+ * the array when it moves. name and value must live as long as r. NULL
+ * when out of memory. A field is removed by emptying its name. */
+pt_http_header_t *pt_http_header_in_add(pt_http_request_t *r,
+    const pt_str_t *name, const pt_str_t *value);
 /* 1 for hop-by-hop fields (RFC 9110 7.6.1), plus any named in the
  * message's Connection header. */
 int pt_http_is_hop_by_hop(const pt_str_t *name, const pt_str_t *connection);

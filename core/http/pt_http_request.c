@@ -923,6 +923,42 @@ pt__http_index_headers(pt_http_request_t *r)
 }
 
 
+pt_http_header_t *
+pt_http_header_in_add(pt_http_request_t *r, const pt_str_t *name,
+    const pt_str_t *value)
+{
+    size_t                 k;
+    pt_http_header_t      *h, *old, **known;
+    pt_http_headers_in_t  *in;
+
+    in = &r->headers_in;
+    old = in->headers.elts;
+
+    h = pt_array_push(&in->headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    /* A push that grew the array moved every field: the core's pointers
+     * to the known ones move with them. */
+    if (in->headers.elts != old) {
+        for (k = 0; k < pt_nelems(pt_http_known_headers); k++) {
+            known = &pt_http_known_field(r, pt_http_known_headers[k].offset);
+
+            if (*known) {
+                *known = (pt_http_header_t *) in->headers.elts
+                         + (*known - old);
+            }
+        }
+    }
+
+    h->name = *name;
+    h->value = *value;
+
+    return h;
+}
+
+
 static int
 pt_http_process_headers(pt_http_request_t *r)
 {
