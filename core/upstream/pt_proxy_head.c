@@ -10,9 +10,6 @@
 #include "pt_string.h"
 
 
-static int pt_proxy_is_ours(const pt_str_t *name);
-
-
 pt_proxy_body_e
 pt_proxy_body_framing(pt_http_request_t *r)
 {
@@ -50,8 +47,7 @@ pt_proxy_hop_by_hop(const pt_str_t *name, const pt_http_header_t *fields,
 }
 
 
-/* Fields the request head writes itself, whatever the client sent. */
-static int
+int
 pt_proxy_is_ours(const pt_str_t *name)
 {
     return pt_str_caseeq(name, "host")

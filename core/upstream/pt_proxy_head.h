@@ -78,6 +78,11 @@ pt_proxy_body_e pt_proxy_body_framing(pt_http_request_t *r);
 int pt_proxy_request_head(pt_http_request_t *r,
     const pt_proxy_head_conf_t *conf, pt_buf_t *out);
 
+/* 1 for the fields the request head writes itself, whatever the client
+ * sent: Host, Expect, Content-Length, X-Request-ID, X-Forwarded-For,
+ * -Host and -Proto. */
+int pt_proxy_is_ours(const pt_str_t *name);
+
 /* X-Forwarded-For's value as the request head sends it: the client's
  * values (all its lines, in order, each followed by ", ") and then client.
  * pt_proxy_forwarded_for() writes it at b, which has room for
