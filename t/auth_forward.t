@@ -3,8 +3,8 @@
 # lets it through with copy_headers copied onto it, a 401 or 403 is the
 # client's answer as the service gave it, anything else is a 503. The
 # question is an upstream call (core/upstream/pt_upstream_call.c): it
-# keeps its connection alive, is balanced, has a timeout, and dies with
-# a client that leaves.
+# keeps its connection alive, is balanced, speaks TLS, has a timeout, and
+# dies with a client that leaves; HTTP/1.1 and HTTP/2 clients alike.
 
 use strict;
 use warnings;
@@ -16,7 +16,7 @@ use Test::More;
 use Test::Portico;
 use Time::HiRes qw(time);
 
-my $t = Test::Portico->new()->has_module(qw/router auth/)->plan(67);
+my $t = Test::Portico->new()->has_module(qw/router auth/)->plan(69);
 
 my $dir = $t->testdir;
 my $app = $t->backend(id => 'app');
@@ -56,7 +56,7 @@ sub hang_log () {
 
 $t->write_config(<<"EOF")->run();
 workers: 1
-listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
+listen: [ { address: "127.0.0.1:%%PORT_GW%%", http2: true } ]
 admin: { address: "127.0.0.1:%%PORT_ADMIN%%" }
 upstreams:
   app: { targets: [ "127.0.0.1:%%PORT_APP%%" ] }
@@ -225,6 +225,19 @@ $qh = $q ? $q->{headers} : {};
 is($qh->{'x-api-key'}, 'k1', 'headers: [..., X-Api-Key] passes it on');
 ok(exists $qh->{authorization} && !exists $qh->{cookie},
    'and only the fields listed (Cookie is not)') or diag(explain $qh);
+
+
+# ---- the same over HTTP/2 (h2c): a stream waits for its check ----------
+
+my $gw = "http://127.0.0.1:" . $t->port('GW');
+my (undef, $h2) = curl('--http2-prior-knowledge', '-i', "$gw/allow/h2",
+                       '-H', 'X-User: mallory', '-H', 'X-Request-ID: h2-1');
+ok($h2 =~ m{^HTTP/2 200 } && $h2 =~ /"x-user":"alice"/,
+   'HTTP/2: allowed, X-User replaced') or diag($h2);
+(undef, $h2) = curl('--http2-prior-knowledge', '-i', "$gw/deny401");
+ok($h2 =~ m{^HTTP/2 401 }
+   && $h2 =~ /^www-authenticate: Bearer realm="api"\r$/m,
+   'HTTP/2: the 401 passed back with its WWW-Authenticate') or diag($h2);
 
 
 # ---- denied: the service's answer goes to the client as it is ----------
