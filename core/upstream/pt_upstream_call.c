@@ -14,11 +14,8 @@
  * callback run before _start() returned.
  */
 
-#include <sys/socket.h>
-
 #include "pt_upstream.h"
 #include "pt_proxy_head.h"
-#include "pt_ssl.h"
 #include "pt_string.h"
 
 
