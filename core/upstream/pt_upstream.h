@@ -304,10 +304,12 @@ struct pt_upstream_call_s {
     void                      *data;
 
     /* Out, for done(). */
-    int                        rc;        /* PT_OK: a response; PT_ERROR */
+    int                        rc;        /* PT_OK: a whole response, of
+                                             any status; PT_ERROR        */
     unsigned                   status;
-    pt_array_t                 headers_out;   /* pt_http_header_t, but
-                                             hop-by-hop and framing ones */
+    pt_array_t                 headers_out;   /* pt_http_header_t: all
+                                             but hop-by-hop and framing
+                                             fields                      */
     pt_str_t                   body;      /* decoded (chunked), whole    */
     char                       error[160];    /* why rc is PT_ERROR      */
 
