@@ -385,13 +385,15 @@ int pt_http_header_out_set(pt_http_request_t *r, const char *name,
     size_t nlen, const char *value, size_t vlen);
 void pt_http_header_out_remove(pt_http_request_t *r, const char *name,
     size_t nlen);
-/* Edit the request fields that go upstream (the core's pointers to
- * Host, X-Forwarded-For, ... follow). Removed fields keep their slot
- * with an empty name, which nothing forwards. */
+/* Edit the request fields that go upstream: headers_in's pointers to the
+ * fields the core knows follow (to a field added under a known name when
+ * there was none, to NULL when theirs is removed). Removed fields keep
+ * their slot with an empty name, which nothing forwards. name and value
+ * must live as long as r; add returns NULL when out of memory. */
 void pt_http_header_in_remove(pt_http_request_t *r, const char *name,
     size_t nlen);
-int pt_http_header_in_add(pt_http_request_t *r, const pt_str_t *name,
-    const pt_str_t *value);
+pt_http_header_t *pt_http_header_in_add(pt_http_request_t *r,
+    const pt_str_t *name, const pt_str_t *value);
 /* 1 for hop-by-hop fields (RFC 9110 7.6.1), plus any named in the
  * message's Connection header. */
 int pt_http_is_hop_by_hop(const pt_str_t *name, const pt_str_t *connection);

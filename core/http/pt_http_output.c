@@ -620,62 +620,6 @@ pt_http_header_out_remove(pt_http_request_t *r, const char *name,
 }
 
 
-/* Request fields the core keeps pointers to must follow an edit. */
-static void
-pt_http_headers_in_refresh(pt_http_request_t *r)
-{
-    pt_http_headers_in_t  *in;
-
-    in = &r->headers_in;
-
-    in->host = pt_http_header_find(&in->headers, "Host", 4);
-    in->x_request_id = pt_http_header_find(&in->headers, "X-Request-ID", 12);
-    in->x_forwarded_for = pt_http_header_find(&in->headers,
-                                              "X-Forwarded-For", 15);
-    in->user_agent = pt_http_header_find(&in->headers, "User-Agent", 10);
-    in->referer = pt_http_header_find(&in->headers, "Referer", 7);
-}
-
-
-void
-pt_http_header_in_remove(pt_http_request_t *r, const char *name,
-    size_t nlen)
-{
-    size_t             i;
-    pt_http_header_t  *h;
-
-    h = r->headers_in.headers.elts;
-
-    /* An empty name marks a removed field: nothing forwards those. */
-    for (i = 0; i < r->headers_in.headers.nelts; i++) {
-        if (pt_strcaseeq(&h[i].name, name, nlen)) {
-            h[i].name.len = 0;
-        }
-    }
-
-    pt_http_headers_in_refresh(r);
-}
-
-
-int
-pt_http_header_in_add(pt_http_request_t *r, const pt_str_t *name,
-    const pt_str_t *value)
-{
-    pt_http_header_t  *h;
-
-    h = pt_array_push(&r->headers_in.headers);
-    if (h == NULL) {
-        return PT_ERROR;
-    }
-
-    h->name = *name;
-    h->value = *value;
-    pt_http_headers_in_refresh(r);
-
-    return PT_OK;
-}
-
-
 int
 pt_http_is_hop_by_hop(const pt_str_t *name, const pt_str_t *connection)
 {

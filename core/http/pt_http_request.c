@@ -923,6 +923,78 @@ pt__http_index_headers(pt_http_request_t *r)
 }
 
 
+pt_http_header_t *
+pt_http_header_in_add(pt_http_request_t *r, const pt_str_t *name,
+    const pt_str_t *value)
+{
+    size_t                 k;
+    pt_http_header_t      *h, *old, **known;
+    pt_http_headers_in_t  *in;
+
+    in = &r->headers_in;
+    old = in->headers.elts;
+
+    h = pt_array_push(&in->headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    /* A push that grew the array moved every field: the core's pointers
+     * to the known ones move with them. */
+    if (in->headers.elts != old) {
+        for (k = 0; k < pt_nelems(pt_http_known_headers); k++) {
+            known = &pt_http_known_field(r, pt_http_known_headers[k].offset);
+
+            if (*known) {
+                *known = (pt_http_header_t *) in->headers.elts
+                         + (*known - old);
+            }
+        }
+    }
+
+    h->name = *name;
+    h->value = *value;
+
+    for (k = 0; k < pt_nelems(pt_http_known_headers); k++) {
+        known = &pt_http_known_field(r, pt_http_known_headers[k].offset);
+
+        if (*known == NULL
+            && pt_strcaseeq(name, pt_http_known_headers[k].name.data,
+                            pt_http_known_headers[k].name.len))
+        {
+            *known = h;
+        }
+    }
+
+    return h;
+}
+
+
+void
+pt_http_header_in_remove(pt_http_request_t *r, const char *name,
+    size_t nlen)
+{
+    size_t             i, k;
+    pt_http_header_t  *h, **known;
+
+    h = r->headers_in.headers.elts;
+
+    for (i = 0; i < r->headers_in.headers.nelts; i++) {
+        if (pt_strcaseeq(&h[i].name, name, nlen)) {
+            h[i].name.len = 0;
+        }
+    }
+
+    for (k = 0; k < pt_nelems(pt_http_known_headers); k++) {
+        known = &pt_http_known_field(r, pt_http_known_headers[k].offset);
+
+        if (*known && (*known)->name.len == 0) {
+            *known = NULL;
+        }
+    }
+}
+
+
 static int
 pt_http_process_headers(pt_http_request_t *r)
 {

@@ -12,11 +12,8 @@
  * WebSocket upgrades and the tunnel after a 101 are in pt_proxy_ws.c.
  */
 
-#include <sys/socket.h>
-
 #include "pt_proxy.h"
 #include "pt_proxy_head.h"
-#include "pt_ssl.h"
 #include "pt_string.h"
 #include "pt_time.h"
 
@@ -31,7 +28,7 @@ static int pt_proxy_interim(pt_proxy_t *p, pt_http_status_line_t *sl,
 static void pt_proxy_connect(pt_proxy_t *p);
 static int pt_proxy_pick(pt_proxy_t *p);
 static int pt_proxy_unavailable(pt_http_request_t *r);
-static void pt_proxy_handshake(pt_proxy_t *p);
+static void pt_proxy_opening(pt_proxy_t *p);
 static int pt_proxy_retry(pt_proxy_t *p);
 static void pt_proxy_restart(pt_proxy_t *p);
 static void pt_proxy_use(pt_proxy_t *p, pt_upstream_peer_t *peer);
@@ -202,11 +199,7 @@ pt_proxy_pick(pt_proxy_t *p)
 static void
 pt_proxy_use(pt_proxy_t *p, pt_upstream_peer_t *peer)
 {
-    p->peer = peer->shared;
-    p->tried |= pt_upstream_peer_bit(p->us, peer);
-
-    __atomic_add_fetch(&p->peer->inflight, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&p->peer->requests, 1, __ATOMIC_RELAXED);
+    p->peer = pt_upstream_use(p->us, peer, &p->tried);
     p->counted = 1;
 
     p->r->upstream_addr.data = p->peer->text;
@@ -217,7 +210,8 @@ pt_proxy_use(pt_proxy_t *p, pt_upstream_peer_t *peer)
 static void
 pt_proxy_connect(pt_proxy_t *p)
 {
-    int                  rc;
+    int                  rc, err, reused;
+    const char          *what;
     pt_connection_t     *uc;
     pt_upstream_peer_t  *peer;
 
@@ -227,84 +221,52 @@ pt_proxy_connect(pt_proxy_t *p)
         return;
     }
 
-    uc = p->retried ? NULL : pt_upstream_keepalive_get(peer);
+    rc = pt_upstream_open(p->us, peer, p->retried, &uc, &reused, &err,
+                          &what);
 
-    if (uc) {
-        p->reused = 1;
-        rc = PT_OK;
-
-    } else {
-        p->reused = 0;
-        rc = pt_upstream_connect(peer, &uc);
-
-        if (rc == PT_ERROR) {
-            pt__proxy_fail(p, 502, errno, "connect() failed");
-            return;
-        }
-
-        if (p->us->ssl
-            && pt_ssl_client_attach(uc, p->us->ssl, &p->us->server_name,
-                                    peer->ssl_session) != PT_OK)
-        {
-            p->uc = uc;
-            pt__proxy_fail(p, 502, 0, pt_ssl_error(uc));
-            return;
-        }
+    if (rc == PT_ERROR) {
+        pt__proxy_fail(p, 502, err, what);
+        return;
     }
 
     p->uc = uc;
+    p->reused = reused;
+    p->state = rc;
     uc->data = p;
     uc->read->handler = pt_proxy_upstream_read;
     uc->write->handler = pt_proxy_upstream_write;
 
-    if (rc == PT_AGAIN) {
-        p->state = PT_PROXY_CONNECTING;
-        pt_timer_add(uc->write, p->us->connect_timeout);
-        return;
-    }
-
-    if (uc->ssl && !p->reused) {
-        p->state = PT_PROXY_HANDSHAKE;
-        pt_timer_add(uc->write, p->us->connect_timeout);
-        pt_proxy_handshake(p);
-        return;
-    }
-
-    p->state = PT_PROXY_SENDING;
-    pt_proxy_send(p);
+    pt_proxy_opening(p);
 }
 
 
-/* TLS to the upstream: driven by either event until done, within the
- * connect timeout. */
+/* Connecting and TLS, driven by either event until the connection is
+ * ready, within the connect timeout; then the request goes. */
 static void
-pt_proxy_handshake(pt_proxy_t *p)
+pt_proxy_opening(pt_proxy_t *p)
 {
-    int                  rc;
-    pt_connection_t     *uc;
+    int               rc, err;
+    const char       *what;
+    pt_connection_t  *uc;
 
     uc = p->uc;
 
-    if (uc->read->timedout || uc->write->timedout) {
-        pt__proxy_fail(p, 504, 0, "upstream timed out in the TLS handshake");
-        return;
+    if (p->state < PT_PROXY_SENDING) {
+        rc = pt_upstream_opening(p->us, uc, p->state, &err, &what);
+
+        if (rc == PT_ERROR) {
+            pt__proxy_fail(p, uc->read->timedout || uc->write->timedout
+                              ? 504 : 502, err, what);
+            return;
+        }
+
+        p->state = rc;
+
+        if (rc != PT_PROXY_SENDING) {
+            return;
+        }
     }
 
-    rc = pt_ssl_handshake(uc);
-
-    if (rc == PT_AGAIN) {
-        return;
-    }
-
-    if (rc != PT_OK) {
-        pt__proxy_fail(p, 502, 0, pt_ssl_error(uc));
-        return;
-    }
-
-    pt_timer_del(uc->write);
-    pt_timer_del(uc->read);
-
-    p->state = PT_PROXY_SENDING;
     pt_proxy_send(p);
 }
 
@@ -312,8 +274,6 @@ pt_proxy_handshake(pt_proxy_t *p)
 static void
 pt_proxy_upstream_write(pt_event_t *ev)
 {
-    int               err;
-    socklen_t         len;
     pt_proxy_t       *p;
     pt_connection_t  *uc;
 
@@ -325,38 +285,8 @@ pt_proxy_upstream_write(pt_event_t *ev)
         return;
     }
 
-    if (p->state == PT_PROXY_CONNECTING) {
-        if (ev->timedout) {
-            pt__proxy_fail(p, 504, 0, "upstream timed out while connecting");
-            return;
-        }
-
-        err = 0;
-        len = sizeof(err);
-
-        if (getsockopt(uc->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
-            err = errno;
-        }
-
-        if (err) {
-            pt__proxy_fail(p, 502, err, "connect() failed");
-            return;
-        }
-
-        pt_timer_del(ev);
-
-        if (uc->ssl) {
-            p->state = PT_PROXY_HANDSHAKE;
-            pt_timer_add(uc->write, p->us->connect_timeout);
-            pt_proxy_handshake(p);
-            return;
-        }
-
-        p->state = PT_PROXY_SENDING;
-    }
-
-    if (p->state == PT_PROXY_HANDSHAKE) {
-        pt_proxy_handshake(p);
+    if (p->state < PT_PROXY_SENDING) {
+        pt_proxy_opening(p);
         return;
     }
 
@@ -621,12 +551,8 @@ pt_proxy_upstream_read(pt_event_t *ev)
         return;
     }
 
-    if (p->state == PT_PROXY_CONNECTING) {
-        return;
-    }
-
-    if (p->state == PT_PROXY_HANDSHAKE) {
-        pt_proxy_handshake(p);
+    if (p->state < PT_PROXY_SENDING) {
+        pt_proxy_opening(p);
         return;
     }
 
@@ -1069,38 +995,6 @@ pt_proxy_stream(pt_proxy_t *p)
 }
 
 
-/* Keep the TLS session for the next connection to the peer. With TLS
- * 1.3 the ticket comes after the handshake, with the first response, so
- * this runs when the exchange ends, and only a real session replaces the
- * one kept. */
-static void
-pt_proxy_keep_session(pt_proxy_t *p)
-{
-    void                *session;
-    pt_upstream_peer_t  *peer;
-
-    if (p->uc == NULL || p->uc->ssl == NULL || !p->got_response) {
-        return;
-    }
-
-    peer = pt_upstream_peer_of(p->us, p->peer);
-    if (peer == NULL) {
-        return;
-    }
-
-    session = pt_ssl_session_get(p->uc);
-    if (session == NULL) {
-        return;
-    }
-
-    if (peer->ssl_session) {
-        pt_ssl_session_free(peer->ssl_session);
-    }
-
-    peer->ssl_session = session;
-}
-
-
 /* Give the upstream connection back (or close it) and note the timing. */
 void
 pt__proxy_finish(pt_proxy_t *p)
@@ -1111,7 +1005,9 @@ pt__proxy_finish(pt_proxy_t *p)
         return;
     }
 
-    pt_proxy_keep_session(p);
+    if (p->got_response) {
+        pt_upstream_keep_session(p->us, p->peer, p->uc);
+    }
 
     reusable = p->upstream_keepalive && p->resp_done && p->req_sent
                && p->in.pos == p->in.last;
@@ -1132,39 +1028,26 @@ pt__proxy_finish(pt_proxy_t *p)
 static int
 pt_proxy_retry(pt_proxy_t *p)
 {
-    const char          *from;
-    pt_upstream_t       *us;
     pt_http_request_t   *r;
     pt_upstream_peer_t  *next;
 
     r = p->r;
-    us = p->us;
 
-    if (p->no_retry || p->tries >= (pt_uint_t) us->retries
-        || p->body_started || r->header_sent || !pt_proxy_idempotent(r))
+    if (p->no_retry || p->body_started || r->header_sent
+        || !pt_proxy_idempotent(r))
     {
         return 0;
     }
 
-    /* Is there anyone else to ask? Nothing changes if not. */
-    next = pt_upstream_pick(r, us, p->tried);
+    next = pt_upstream_retry_peer(r, p->us, p->tried, p->tries, p->peer);
     if (next == NULL) {
         return 0;
     }
 
-    if (!pt_upstream_retry_allowed(us)) {
-        pt_http_log_request(r, PT_LOG_WARN,
-                            "upstream \"%s\": retry budget spent, not retrying",
-                            us->name.data);
-        return 0;
-    }
-
-    from = p->peer->text;
-
     if (p->uc) {
         pt_timer_del(p->uc->read);
         pt_timer_del(p->uc->write);
-        pt_upstream_release(us, p->peer, p->uc, 0);
+        pt_upstream_release(p->us, p->peer, p->uc, 0);
         p->uc = NULL;
     }
 
@@ -1177,11 +1060,6 @@ pt_proxy_retry(pt_proxy_t *p)
     pt_proxy_use(p, next);
 
     p->tries++;
-
-    pt_http_log_request(r, PT_LOG_INFO,
-                        "retrying on %s after %s (retry %lu of %ld)",
-                        p->peer->text, from,
-                        (unsigned long) p->tries, (long) us->retries);
 
     pt_proxy_connect(p);
 

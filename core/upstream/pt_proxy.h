@@ -11,10 +11,11 @@
 #include "pt_tunnel.h"
 
 
+/* The first three are the connection's (pt_upstream_opening()). */
 enum {
-    PT_PROXY_CONNECTING = 0,
-    PT_PROXY_HANDSHAKE,
-    PT_PROXY_SENDING,
+    PT_PROXY_CONNECTING = PT_UPSTREAM_CONNECTING,
+    PT_PROXY_HANDSHAKE = PT_UPSTREAM_HANDSHAKE,
+    PT_PROXY_SENDING = PT_UPSTREAM_OPEN,
     PT_PROXY_WAITING,
     PT_PROXY_STREAMING,
     PT_PROXY_SWITCHING,         /* the 101 on its way to the client     */

@@ -10,9 +10,6 @@
 #include "pt_string.h"
 
 
-static int pt_proxy_is_ours(const pt_str_t *name);
-
-
 pt_proxy_body_e
 pt_proxy_body_framing(pt_http_request_t *r)
 {
@@ -50,8 +47,7 @@ pt_proxy_hop_by_hop(const pt_str_t *name, const pt_http_header_t *fields,
 }
 
 
-/* Fields the request head writes itself, whatever the client sent. */
-static int
+int
 pt_proxy_is_ours(const pt_str_t *name)
 {
     return pt_str_caseeq(name, "host")
@@ -80,6 +76,48 @@ pt_proxy_forwarded(pt_http_request_t *r, const pt_http_header_t *h)
     return !pt_proxy_hop_by_hop(&h->name, all,
                                 r->headers_in.connection
                                 ? r->headers_in.headers.nelts : 0);
+}
+
+
+/* Several X-Forwarded-For lines are one list (RFC 9110 5.3). */
+size_t
+pt_proxy_forwarded_for_len(pt_http_request_t *r, const pt_str_t *client)
+{
+    size_t             i, len;
+    pt_http_header_t  *h;
+
+    h = r->headers_in.headers.elts;
+    len = client->len;
+
+    for (i = 0; i < r->headers_in.headers.nelts; i++) {
+        if (pt_str_caseeq(&h[i].name, "x-forwarded-for")) {
+            len += h[i].value.len + 2;
+        }
+    }
+
+    return len;
+}
+
+
+char *
+pt_proxy_forwarded_for(pt_http_request_t *r, const pt_str_t *client,
+    char *b)
+{
+    size_t             i;
+    pt_http_header_t  *h;
+
+    h = r->headers_in.headers.elts;
+
+    for (i = 0; i < r->headers_in.headers.nelts; i++) {
+        if (pt_str_caseeq(&h[i].name, "x-forwarded-for")
+            && h[i].value.len)
+        {
+            b = pt_cpymem(b, h[i].value.data, h[i].value.len);
+            b = pt_cpystr(b, ", ");
+        }
+    }
+
+    return pt_cpymem(b, client->data, client->len);
 }
 
 
@@ -153,17 +191,8 @@ pt_proxy_request_head(pt_http_request_t *r,
         b = pt_cpystr(b, "\r\n");
     }
 
-    /* Several X-Forwarded-For lines are one list (RFC 9110 5.3). */
     b = pt_cpystr(b, "X-Forwarded-For: ");
-    for (i = 0; i < n; i++) {
-        if (pt_str_caseeq(&h[i].name, "x-forwarded-for")
-            && h[i].value.len)
-        {
-            b = pt_cpymem(b, h[i].value.data, h[i].value.len);
-            b = pt_cpystr(b, ", ");
-        }
-    }
-    b = pt_cpymem(b, conf->client.data, conf->client.len);
+    b = pt_proxy_forwarded_for(r, &conf->client, b);
 
     b = pt_cpystr(b, "\r\nX-Forwarded-Proto: ");
     b = pt_cpymem(b, scheme.data, scheme.len);
@@ -316,10 +345,30 @@ pt_proxy_response_head(pt_http_request_t *r, unsigned version,
     unsigned status, const pt_http_header_t *fields, size_t n,
     pt_proxy_response_t *resp)
 {
+    int  rc;
+
+    r->headers_out.status = status;
+
+    rc = pt_proxy_response_fields(r->pool, &r->headers_out.headers, version,
+                                  status, fields, n, resp);
+
+    if (rc == PT_OK) {
+        r->headers_out.content_length_n = resp->content_length;
+    }
+
+    return rc;
+}
+
+
+int
+pt_proxy_response_fields(pt_pool_t *pool, pt_array_t *out, unsigned version,
+    unsigned status, const pt_http_header_t *fields, size_t n,
+    pt_proxy_response_t *resp)
+{
     int                rc, close, keepalive;
     char              *mem;
     size_t             i, total, nconn;
-    pt_http_header_t  *out;
+    pt_http_header_t  *h;
 
     resp->status = status;
     resp->content_length = -1;
@@ -344,12 +393,10 @@ pt_proxy_response_head(pt_http_request_t *r, unsigned version,
 
     resp->keepalive = (version == 11) ? !close : (keepalive && !close);
 
-    mem = pt_pnalloc(r->pool, total + 1);
+    mem = pt_pnalloc(pool, total + 1);
     if (mem == NULL) {
         return PT_ERROR;
     }
-
-    r->headers_out.status = status;
 
     for (i = 0; i < n; i++) {
         if (pt_str_caseeq(&fields[i].name, "content-length")
@@ -368,25 +415,23 @@ pt_proxy_response_head(pt_http_request_t *r, unsigned version,
             continue;
         }
 
-        out = pt_array_push(&r->headers_out.headers);
-        if (out == NULL) {
+        h = pt_array_push(out);
+        if (h == NULL) {
             return PT_ERROR;
         }
 
-        out->name.data = mem;
+        h->name.data = mem;
         mem = pt_cpymem(mem, fields[i].name.data, fields[i].name.len);
-        out->name.len = fields[i].name.len;
-        out->value.data = mem;
+        h->name.len = fields[i].name.len;
+        h->value.data = mem;
         mem = pt_cpymem(mem, fields[i].value.data, fields[i].value.len);
-        out->value.len = fields[i].value.len;
+        h->value.len = fields[i].value.len;
     }
 
     if (resp->chunked) {
         /* RFC 9112 6.3: chunked wins over a length. */
         resp->content_length = -1;
     }
-
-    r->headers_out.content_length_n = resp->content_length;
 
     return PT_OK;
 }

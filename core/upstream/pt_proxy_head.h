@@ -7,7 +7,8 @@
  * They take a request and give bytes or fields, so the HTTP/1 proxy, and
  * later HTTP/2, gRPC and aggregation legs, share one set of rules: what is
  * forwarded, what is ours to set, and which framing is trusted.
- * Everything is allocated from r->pool; nothing here reads r->connection.
+ * Everything is allocated from r->pool (or the pool given); nothing here
+ * reads r->connection.
  */
 
 #ifndef PT_PROXY_HEAD_H
@@ -77,6 +78,20 @@ pt_proxy_body_e pt_proxy_body_framing(pt_http_request_t *r);
 int pt_proxy_request_head(pt_http_request_t *r,
     const pt_proxy_head_conf_t *conf, pt_buf_t *out);
 
+/* 1 for the fields the request head writes itself, whatever the client
+ * sent: Host, Expect, Content-Length, X-Request-ID, X-Forwarded-For,
+ * -Host and -Proto. */
+int pt_proxy_is_ours(const pt_str_t *name);
+
+/* X-Forwarded-For's value as the request head sends it: the client's
+ * values (all its lines, in order, each followed by ", ") and then client.
+ * pt_proxy_forwarded_for() writes it at b, which has room for
+ * pt_proxy_forwarded_for_len() bytes, and returns its end. */
+size_t pt_proxy_forwarded_for_len(pt_http_request_t *r,
+    const pt_str_t *client);
+char *pt_proxy_forwarded_for(pt_http_request_t *r, const pt_str_t *client,
+    char *b);
+
 /* 1 when name is hop-by-hop (RFC 9110 7.6.1) or is named by one of the
  * Connection fields among fields[0..n), which belong to the same message;
  * such a field never crosses the proxy. */
@@ -107,6 +122,14 @@ int pt_proxy_interim_passes(pt_http_request_t *r, unsigned status);
 int pt_proxy_response_head(pt_http_request_t *r, unsigned version,
     unsigned status, const pt_http_header_t *fields, size_t n,
     pt_proxy_response_t *resp);
+
+/* The same for a response that is not a client's: the fields are copied
+ * into pool and pushed onto out (pt_http_header_t), and the status and
+ * the length stay in resp. The upstream calls the gateway makes itself
+ * (pt_upstream_call.c) read their answers with it. */
+int pt_proxy_response_fields(pt_pool_t *pool, pt_array_t *out,
+    unsigned version, unsigned status, const pt_http_header_t *fields,
+    size_t n, pt_proxy_response_t *resp);
 
 
 #endif /* PT_PROXY_HEAD_H */

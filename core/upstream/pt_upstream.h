@@ -90,8 +90,11 @@ typedef struct pt_upstream_s  pt_upstream_t;
 
 /* How a peer is chosen. pick gets the peers already tried by this request
  * as a bit mask of peer indices (bit 63 stands for every index from 63
- * on) and returns a usable peer not in it, or NULL. update runs in a
- * worker when the peer set changed (rebuild a hash ring, say). */
+ * on) and returns a usable peer not in it, or NULL. r is NULL for a call
+ * the gateway makes without a request (pt_upstream_call_t in the helper
+ * process): a balancer that needs one (a hash key) makes its default
+ * choice then. update runs in a worker when the peer set changed
+ * (rebuild a hash ring, say). */
 typedef struct {
     const char            *name;
     int                  (*init)(pt_conf_t *cf, pt_upstream_t *us);
@@ -189,6 +192,20 @@ void pt_upstream_peer_ok(pt_upstream_t *us, pt_upstream_shared_t *s);
 void pt_upstream_count_request(pt_upstream_t *us);
 int pt_upstream_retry_allowed(pt_upstream_t *us);
 
+/* An attempt of an exchange on peer: counted in the peer's requests and
+ * in flight (the exchange takes that back when it ends), and marked in
+ * *tried. Returns the shared entry, which the exchange keeps. */
+pt_upstream_shared_t *pt_upstream_use(pt_upstream_t *us,
+    pt_upstream_peer_t *peer, uint64_t *tried);
+
+/* The peer for another attempt after one on `from` failed: one not in
+ * tried, while fewer than `retries` retries were made (tries) and the
+ * retry budget allows one; logged either way, with r's request id when
+ * r is not NULL. NULL: no retry. */
+pt_upstream_peer_t *pt_upstream_retry_peer(pt_http_request_t *r,
+    pt_upstream_t *us, uint64_t tried, pt_uint_t tries,
+    const pt_upstream_shared_t *from);
+
 /* Replace an upstream's peer set (master at load, helper after DNS), by
  * address; entries are reused by key. Takes the zone lock. */
 int pt_upstream_set_peers(pt_upstream_t *us,
@@ -206,9 +223,141 @@ void pt_upstream_release(pt_upstream_t *us, pt_upstream_shared_t *s,
 int pt_upstream_connect(pt_upstream_peer_t *peer, pt_connection_t **cp);
 void pt_upstream_track_busy(pt_upstream_peer_t *peer, int delta);
 
+/* How far a connection for an exchange is (pt_upstream_open(),
+ * pt_upstream_opening()); an exchange's own states go on from these. */
+enum {
+    PT_UPSTREAM_CONNECTING = 0,     /* connect() under way               */
+    PT_UPSTREAM_HANDSHAKE,          /* the TLS handshake under way       */
+    PT_UPSTREAM_OPEN                /* ready for the request             */
+};
+
+/* A connection to the peer for an exchange: an idle kept-alive one
+ * unless fresh is set (*reused = 1; it is PT_UPSTREAM_OPEN), else a new
+ * one, made a TLS client when the upstream has tls:. Returns how far it
+ * is, with the connect timeout running until it is open; or PT_ERROR,
+ * nothing to release, the reason in *what and *err (an errno, or 0). */
+int pt_upstream_open(pt_upstream_t *us, pt_upstream_peer_t *peer,
+    int fresh, pt_connection_t **cp, int *reused, int *err,
+    const char **what);
+
+/* Move a connection of pt_upstream_open() on from `state`, from either of
+ * its events (the write event ends connect(), the handshake takes both):
+ * returns the state reached (PT_UPSTREAM_OPEN: its timers are off), or
+ * PT_ERROR with the reason in *what and *err; the connect timeout ran out
+ * if c->read->timedout or c->write->timedout. */
+int pt_upstream_opening(pt_upstream_t *us, pt_connection_t *c, int state,
+    int *err, const char **what);
+
+/* Keep c's TLS session (if any) to resume the next connection to the
+ * peer; call it when an exchange over c got its response. */
+void pt_upstream_keep_session(pt_upstream_t *us, pt_upstream_shared_t *s,
+    pt_connection_t *c);
+
 /* Smooth weighted round robin: every upstream's balancer unless the lb
  * module's `balance:` names another. */
 extern const pt_upstream_balancer_t  pt_upstream_round_robin;
+
+
+/*
+ * A request the gateway makes itself to an upstream (pt_upstream_call.c):
+ * forward auth, a JWKS document fetched by the helper process, the legs
+ * of an aggregation. It goes the way a proxied request goes: the
+ * upstream's balancer, its keep-alive pools, TLS with verification and
+ * session reuse, its connect, read and write timeouts, passive health,
+ * requests in flight and max_inflight, and another peer after a connect
+ * failure (within `retries` and the retry budget) or a fresh connection
+ * after a stale keep-alive one. The answer is read whole into memory, at
+ * most max_response bytes of head and body, and handed to done().
+ *
+ * It never blocks, and it lives in `pool`: a cleanup there cancels it, so
+ * a request that ends while its call is out (the client left) leaves no
+ * connection and no timer behind. The connection goes back to the
+ * keep-alive pool only after a whole answer that allows it.
+ */
+
+typedef struct pt_upstream_call_s  pt_upstream_call_t;
+
+typedef void (*pt_upstream_call_done_pt)(pt_upstream_call_t *call);
+
+struct pt_upstream_call_s {
+    /* In: set before pt_upstream_call_start(); zero what is not used. */
+    pt_upstream_t             *us;
+    pt_http_request_t         *r;         /* the request it serves (the
+                                             balancer's key, logs), or
+                                             NULL (the helper process)   */
+    pt_pool_t                 *pool;      /* its lifetime                */
+    pt_str_t                   method;    /* "GET"; empty: GET           */
+    pt_str_t                   target;    /* "/check?x=1"; empty: "/"    */
+    pt_str_t                   host;      /* Host; empty: the upstream's
+                                             tls server_name, else the
+                                             peer's address              */
+    const pt_http_header_t    *headers;   /* more request fields, as they
+                                             are (no body is sent)       */
+    size_t                     nheaders;
+    size_t                     max_response;  /* head + body bytes; 0:
+                                             PT_UPSTREAM_CALL_MAX        */
+    pt_msec_t                  timeout;   /* the whole call; 0: only the
+                                             upstream's timeouts         */
+    pt_upstream_call_done_pt   done;      /* called once, never from
+                                             inside _start(), never after
+                                             _cancel()                   */
+    void                      *data;
+
+    /* Out, for done(). */
+    int                        rc;        /* PT_OK: a whole response, of
+                                             any status; PT_ERROR        */
+    unsigned                   status;
+    pt_array_t                 headers_out;   /* pt_http_header_t: all
+                                             but hop-by-hop and framing
+                                             fields                      */
+    pt_str_t                   body;      /* decoded (chunked), whole    */
+    char                       error[160];    /* why rc is PT_ERROR      */
+
+    /* Private. */
+    pt_upstream_shared_t      *peer;      /* the attempt's peer (stable) */
+    pt_connection_t           *uc;
+    uint64_t                   tried;
+    pt_uint_t                  tries;     /* retries made                */
+    pt_buf_t                   out;       /* the request head            */
+    char                      *in;        /* what was read: the head,
+                                             then the body, decoded in
+                                             place                       */
+    size_t                     in_size;
+    size_t                     in_len;
+    size_t                     parsed;    /* in[0..parsed) is understood */
+    size_t                     body_start;
+    size_t                     body_len;  /* decoded so far              */
+    int64_t                    rest;      /* Content-Length; -1: none    */
+    pt_http_head_scan_t        scan;
+    pt_http_chunked_t          chunked;
+    pt_event_t                 deadline;  /* timeout                     */
+    pt_event_t                 post;      /* done() after _start()       */
+    unsigned                   state:3;
+    unsigned                   starting:1;
+    unsigned                   finished:1;
+    unsigned                   reused:1;  /* uc came from keep-alive     */
+    unsigned                   retried:1; /* a stale one was replaced    */
+    unsigned                   got_response:1;
+    unsigned                   head_done:1;
+    unsigned                   resp_chunked:1;
+    unsigned                   resp_until_close:1;
+    unsigned                   keepalive:1;
+    unsigned                   counted:1;
+    unsigned                   group_counted:1;
+};
+
+#define PT_UPSTREAM_CALL_MAX   (64 * 1024)
+
+/* Start the call. PT_OK: done() will be called (from the event loop,
+ * even when the call fails at once: no usable peer, max_inflight), unless
+ * the call is cancelled first. PT_ERROR: out of memory, or a call without
+ * us, pool or done; done() is never called, error says why. */
+int pt_upstream_call_start(pt_upstream_call_t *call);
+
+/* Give up: the connection is closed, the timers stopped, done() is not
+ * called. Idempotent, and harmless after done(); the pool's cleanup
+ * calls it. */
+void pt_upstream_call_cancel(pt_upstream_call_t *call);
 
 
 #endif /* PT_UPSTREAM_H */

@@ -631,6 +631,73 @@ pt_upstream_retry_allowed(pt_upstream_t *us)
 }
 
 
+pt_upstream_shared_t *
+pt_upstream_use(pt_upstream_t *us, pt_upstream_peer_t *peer, uint64_t *tried)
+{
+    *tried |= pt_upstream_peer_bit(us, peer);
+
+    __atomic_add_fetch(&peer->shared->inflight, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&peer->shared->requests, 1, __ATOMIC_RELAXED);
+
+    return peer->shared;
+}
+
+
+static void pt_upstream_log(pt_http_request_t *r, int level,
+    const char *fmt, ...) PT_PRINTF(3, 4);
+
+
+/* A request's own line when there is one, so that its id is in it. */
+static void
+pt_upstream_log(pt_http_request_t *r, int level, const char *fmt, ...)
+{
+    char     msg[512];
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, args);
+    va_end(args);
+
+    if (r) {
+        pt_http_log_request(r, level, "%s", msg);
+    } else {
+        pt_log_error(level, NULL, 0, "%s", msg);
+    }
+}
+
+
+pt_upstream_peer_t *
+pt_upstream_retry_peer(pt_http_request_t *r, pt_upstream_t *us,
+    uint64_t tried, pt_uint_t tries, const pt_upstream_shared_t *from)
+{
+    pt_upstream_peer_t  *next;
+
+    if (tries >= (pt_uint_t) us->retries) {
+        return NULL;
+    }
+
+    /* Is there anyone else to ask? Nothing changes if not. */
+    next = pt_upstream_pick(r, us, tried);
+    if (next == NULL) {
+        return NULL;
+    }
+
+    if (!pt_upstream_retry_allowed(us)) {
+        pt_upstream_log(r, PT_LOG_WARN,
+                        "upstream \"%s\": retry budget spent, not retrying",
+                        us->name.data);
+        return NULL;
+    }
+
+    pt_upstream_log(r, PT_LOG_INFO,
+                    "retrying on %s after %s (retry %lu of %ld)",
+                    next->shared->text, from->text,
+                    (unsigned long) tries + 1, (long) us->retries);
+
+    return next;
+}
+
+
 static void
 pt_upstream_idle_close(pt_connection_t *c)
 {
@@ -839,6 +906,153 @@ pt_upstream_connect(pt_upstream_peer_t *peer, pt_connection_t **cp)
     pt_upstream_track_busy(peer, 1);
 
     return rc == 0 ? PT_OK : PT_AGAIN;
+}
+
+
+int
+pt_upstream_open(pt_upstream_t *us, pt_upstream_peer_t *peer, int fresh,
+    pt_connection_t **cp, int *reused, int *err, const char **what)
+{
+    int               rc;
+    pt_connection_t  *c;
+
+    c = fresh ? NULL : pt_upstream_keepalive_get(peer);
+
+    if (c) {
+        *cp = c;
+        *reused = 1;
+        return PT_UPSTREAM_OPEN;
+    }
+
+    *reused = 0;
+
+    rc = pt_upstream_connect(peer, &c);
+
+    if (rc == PT_ERROR) {
+        *err = errno;
+        *what = "connect() failed";
+        return PT_ERROR;
+    }
+
+    if (us->ssl
+        && pt_ssl_client_attach(c, us->ssl, &us->server_name,
+                                peer->ssl_session) != PT_OK)
+    {
+        pt_upstream_release(us, peer->shared, c, 0);
+
+        /* A failed attach leaves c without TLS state: its reason is the
+         * process's, and outlives c. */
+        *err = 0;
+        *what = pt_ssl_error(NULL);
+        return PT_ERROR;
+    }
+
+    *cp = c;
+
+    if (rc == PT_OK && c->ssl == NULL) {
+        return PT_UPSTREAM_OPEN;
+    }
+
+    pt_timer_add(c->write, us->connect_timeout);
+
+    return rc == PT_AGAIN ? PT_UPSTREAM_CONNECTING : PT_UPSTREAM_HANDSHAKE;
+}
+
+
+int
+pt_upstream_opening(pt_upstream_t *us, pt_connection_t *c, int state,
+    int *err, const char **what)
+{
+    int        rc;
+    socklen_t  len;
+
+    *err = 0;
+
+    if (state == PT_UPSTREAM_CONNECTING) {
+        if (c->write->timedout) {
+            *what = "upstream timed out while connecting";
+            return PT_ERROR;
+        }
+
+        if (!c->write->ready) {
+            return PT_UPSTREAM_CONNECTING;
+        }
+
+        len = sizeof(*err);
+
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, err, &len) < 0) {
+            *err = errno;
+        }
+
+        if (*err) {
+            *what = "connect() failed";
+            return PT_ERROR;
+        }
+
+        pt_timer_del(c->write);
+
+        if (c->ssl == NULL) {
+            return PT_UPSTREAM_OPEN;
+        }
+
+        pt_timer_add(c->write, us->connect_timeout);
+        state = PT_UPSTREAM_HANDSHAKE;
+    }
+
+    if (state == PT_UPSTREAM_HANDSHAKE) {
+        if (c->read->timedout || c->write->timedout) {
+            *what = "upstream timed out in the TLS handshake";
+            return PT_ERROR;
+        }
+
+        rc = pt_ssl_handshake(c);
+
+        if (rc == PT_AGAIN) {
+            return PT_UPSTREAM_HANDSHAKE;
+        }
+
+        if (rc != PT_OK) {
+            *what = pt_ssl_error(c);
+            return PT_ERROR;
+        }
+
+        pt_timer_del(c->write);
+        pt_timer_del(c->read);
+    }
+
+    return PT_UPSTREAM_OPEN;
+}
+
+
+/* With TLS 1.3 the ticket comes after the handshake, with the first
+ * response, so this runs when an exchange ends, and only a real session
+ * replaces the one kept. */
+void
+pt_upstream_keep_session(pt_upstream_t *us, pt_upstream_shared_t *s,
+    pt_connection_t *c)
+{
+    void                *session;
+    pt_upstream_peer_t  *peer;
+
+    if (c->ssl == NULL) {
+        return;
+    }
+
+    peer = pt_upstream_peer_of(us, s);
+    if (peer == NULL) {
+        return;
+    }
+
+    session = pt_ssl_session_get(c);
+    if (session == NULL) {
+        return;
+    }
+
+    if (peer->ssl_session) {
+        pt_ssl_session_free(peer->ssl_session);
+    }
+
+    peer->ssl_session = session;
 }
 
 

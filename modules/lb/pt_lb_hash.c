@@ -6,7 +6,8 @@
  * own hash. Removing one of N peers moves only the keys that peer owned,
  * about 1/N of them, and adding it back restores them. An unusable peer
  * passes its keys to the next points on the ring, without moving anyone
- * else's. A request whose key is empty is balanced round robin.
+ * else's. A request whose key is empty, and a call without a request,
+ * are balanced round robin.
  */
 
 #include "pt_lb.h"
@@ -115,7 +116,9 @@ pt_lb_hash_pick(pt_http_request_t *r, pt_upstream_t *us, uint64_t tried)
 
     ring = us->balancer_data;
 
-    if (ring == NULL || ring->n == 0
+    /* A call the gateway makes itself (r NULL: the helper process) has no
+     * key to hash: it is balanced like a request with an empty key. */
+    if (ring == NULL || ring->n == 0 || r == NULL
         || pt_template_eval(r, pt_lb_conf(us)->hash_key, &key) != PT_OK
         || key.len == 0)
     {

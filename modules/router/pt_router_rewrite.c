@@ -48,7 +48,7 @@ pt_router_edit_request(pt_http_request_t *r, pt_router_edits_t *ed)
             return PT_ERROR;
         }
 
-        if (pt_http_header_in_add(r, &e->name, &value) != PT_OK) {
+        if (pt_http_header_in_add(r, &e->name, &value) == NULL) {
             return PT_ERROR;
         }
     }
