@@ -456,6 +456,10 @@ int pt_template_is_literal(const pt_template_t *t, pt_str_t *text);
 int pt_conf_set_template(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 
+/* The value of the first query parameter called arg, as sent (not
+ * percent-decoded); PT_DECLINED when there is none. */
+int pt_http_arg(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v);
+
 /* ${scheme}: "https" on a TLS connection, else "http"; also what
  * X-Forwarded-Proto says upstream. */
 void pt_http_scheme(pt_http_request_t *r, pt_str_t *scheme);

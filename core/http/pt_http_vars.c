@@ -702,9 +702,16 @@ pt_var_header(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
 }
 
 
-/* The raw value of a query parameter (as sent, not percent-decoded). */
+/* ${query.NAME}: the raw value of a query parameter. */
 static int
 pt_var_query_arg(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
+{
+    return pt_http_arg(r, arg, v);
+}
+
+
+int
+pt_http_arg(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
 {
     char  *p, *end, *amp, *eq;
 
