@@ -133,7 +133,8 @@ pt_auth_cache_entry_t *pt_auth_cache_find(const u_char digest[32]);
 pt_auth_cache_entry_t *pt_auth_cache_slot(const u_char digest[32]);
 /* Give a slot's contents back (when filling it failed). */
 void pt_auth_cache_clear(pt_auth_cache_entry_t *e);
-/* SHA-256 over a tag and the credential: the cache key. */
+/* SHA-256 over a tag and the credential: the cache key (tag NULL: the
+ * SHA-256 of `a` alone). */
 int pt_auth_digest(const char *tag, const void *a, size_t alen,
     const void *b, size_t blen, u_char digest[32]);
 

@@ -148,28 +148,60 @@ pt_auth_cache_slot(const u_char digest[32])
 }
 
 
+/* SHA-256 is fetched once per process and its context reused: OpenSSL 3
+ * would otherwise look the algorithm up and allocate a context on every
+ * request. */
+static EVP_MD_CTX *
+pt_auth_sha256_ctx(void)
+{
+    static EVP_MD      *md;
+    static EVP_MD_CTX  *ctx;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (md == NULL) {
+            return NULL;
+        }
+    }
+
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx == NULL) {
+            return NULL;
+        }
+    }
+
+    return EVP_DigestInit_ex2(ctx, md, NULL) ? ctx : NULL;
+}
+
+
 int
 pt_auth_digest(const char *tag, const void *a, size_t alen, const void *b,
     size_t blen, u_char digest[32])
 {
-    int          ok;
     EVP_MD_CTX  *md;
 
-    md = EVP_MD_CTX_new();
+    md = pt_auth_sha256_ctx();
     if (md == NULL) {
         return PT_ERROR;
     }
 
     /* The NUL after the tag and the length of `a` keep the fields apart:
-     * ("ab", "c") and ("a", "bc") must not meet. */
-    ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL)
-         && EVP_DigestUpdate(md, tag, strlen(tag) + 1)
-         && EVP_DigestUpdate(md, &alen, sizeof(alen))
-         && (alen == 0 || EVP_DigestUpdate(md, a, alen))
-         && (blen == 0 || EVP_DigestUpdate(md, b, blen))
-         && EVP_DigestFinal_ex(md, digest, NULL);
+     * ("ab", "c") and ("a", "bc") must not meet. A NULL tag hashes `a`
+     * alone (an API key, as the config stores it). */
+    if (tag != NULL
+        && (!EVP_DigestUpdate(md, tag, strlen(tag) + 1)
+            || !EVP_DigestUpdate(md, &alen, sizeof(alen))))
+    {
+        return PT_ERROR;
+    }
 
-    EVP_MD_CTX_free(md);
+    if ((alen && !EVP_DigestUpdate(md, a, alen))
+        || (blen && !EVP_DigestUpdate(md, b, blen))
+        || !EVP_DigestFinal_ex(md, digest, NULL))
+    {
+        return PT_ERROR;
+    }
 
-    return ok ? PT_OK : PT_ERROR;
+    return PT_OK;
 }

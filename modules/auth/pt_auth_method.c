@@ -104,7 +104,7 @@ pt_auth_api_key(pt_http_request_t *r, pt_auth_route_conf_t *acf,
 
     amcf = pt_auth_main_conf();
 
-    if (!EVP_Digest(key.data, key.len, digest, NULL, EVP_sha256(), NULL)) {
+    if (pt_auth_digest(NULL, key.data, key.len, NULL, 0, digest) != PT_OK) {
         return PT_ERROR;
     }
 
