@@ -53,36 +53,11 @@ my $hold_addr = '127.0.0.1:' . $hold->port;
 my @keep;      # connections left open until the end
 
 
-# A new connection to the gateway and the worker that accepted it.
-sub connect_gw () {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $gw,
-                                  Proto => 'tcp', Timeout => 5)
-        or return ();
-    my $pid = wait_until(sub { $t->worker_of($s) }, 5, 0.01);
-    return ($s, $pid);
-}
-
-# A new connection accepted by a worker other than $busy.  $busy is
-# stopped meanwhile: a stopped process is not waiting in epoll_wait, so
-# the kernel hands the connection to a worker that is (EPOLLEXCLUSIVE
-# wakes the next waiter when the first one has none).  Waiting for the
-# workers' own turn-taking (each re-registers every second) could take a
-# long time when they happen to re-register in step.
-sub conn_avoiding ($busy) {
-    kill 'STOP', $busy or return ();
-    my @r;
-    if (wait_until(sub { proc_state($busy) eq 'T' }, 5, 0.005)) {
-        @r = eval { connect_gw() };
-    }
-    kill 'CONT', $busy;
-    return @r;
-}
-
-sub proc_state ($pid) {
-    open my $fh, '<', "/proc/$pid/stat" or return '';
-    my ($state) = (scalar <$fh> // '') =~ /\)\s+(\S)/;
-    return $state // '';
-}
+# A new connection to the gateway and the worker that accepted it; with
+# $busy, one that worker did not accept (see Test::Portico's
+# connect_worker).
+sub connect_gw () { $t->connect_worker($gw) }
+sub conn_avoiding ($busy) { $t->connect_worker($gw, avoid => $busy) }
 
 # Sends one keep-alive request on $s.
 sub send_req ($s, $path) {

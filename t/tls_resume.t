@@ -46,12 +46,6 @@ is(scalar @workers, 2, 'two workers');
 
 my $REQ = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
-sub proc_state ($pid) {
-    open my $fh, '<', "/proc/$pid/stat" or return '';
-    my ($state) = (scalar <$fh> // '') =~ /\)\s+(\S)/;
-    return $state // '';
-}
-
 # Runs $code while every worker but $pid is stopped: a stopped process
 # does not wait in epoll_wait, so the kernel hands a new connection to
 # $pid (EPOLLEXCLUSIVE wakes a waiter).

@@ -3,9 +3,10 @@
  *
  * One per generation, forked by the master next to the workers when a
  * module asked for it: work that must happen once for the whole gateway
- * (active health probes, DNS re-resolution) runs here, in the same event
- * loop the workers use, and publishes its results in shared memory. It
- * does not accept connections; QUIT or TERM end it at once.
+ * (active health probes, DNS re-resolution, JWKS documents) runs here,
+ * in the same event loop the workers use, and publishes its results in
+ * shared memory. It does not accept connections; QUIT or TERM end it at
+ * once.
  */
 
 #include <signal.h>

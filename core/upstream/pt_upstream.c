@@ -177,12 +177,63 @@ pt_upstream_find(pt_cycle_t *cycle, const pt_str_t *name)
     us = a->elts;
 
     for (i = 0; i < a->nelts; i++) {
-        if (pt_str_equal(&us[i]->name, name)) {
+        if (!us[i]->internal && pt_str_equal(&us[i]->name, name)) {
             return us[i];
         }
     }
 
     return NULL;
+}
+
+
+/* An upstream with the defaults, in the cycle's list and a scope of its
+ * own (so every module's upstream-level config exists for it). */
+static pt_upstream_t *
+pt_upstream_new(pt_conf_t *cf, pt_upstream_main_conf_t *umcf,
+    pt_yaml_node_t *node)
+{
+    pt_upstream_t   *us, **slot;
+
+    us = pt_pcalloc(cf->pool, sizeof(pt_upstream_t));
+    if (us == NULL) {
+        return NULL;
+    }
+
+    us->name = node->scalar;
+    us->node = node;
+    us->connect_timeout = PT_CONF_UNSET_MSEC;
+    us->read_timeout = PT_CONF_UNSET_MSEC;
+    us->write_timeout = PT_CONF_UNSET_MSEC;
+    us->keepalive = PT_UPSTREAM_KEEPALIVE_AUTO;
+    us->retries = 0;
+    us->max_fails = 1;
+    us->fail_timeout = 10000;
+    us->balancer = &pt_upstream_round_robin;
+
+    if (pt_array_init(&us->targets, cf->pool, 4,
+                      sizeof(pt_upstream_target_t)) != PT_OK)
+    {
+        return NULL;
+    }
+
+    us->conf = pt_conf_create_level(cf, PT_CONF_LEVEL_UPSTREAM);
+    if (us->conf == NULL) {
+        return NULL;
+    }
+
+    slot = pt_array_push(&umcf->upstreams);
+    if (slot == NULL) {
+        return NULL;
+    }
+    *slot = us;
+
+    if (pt_conf_scope_add(cf, PT_CONF_LEVEL_UPSTREAM, us, us->conf)
+        != PT_OK)
+    {
+        return NULL;
+    }
+
+    return us;
 }
 
 
@@ -193,7 +244,7 @@ pt_upstream_set_upstreams(pt_conf_t *cf, const pt_command_t *cmd,
     int                       rc;
     size_t                    i;
     pt_conf_t                 save;
-    pt_upstream_t            *us, **slot;
+    pt_upstream_t            *us;
     pt_yaml_node_t           *key, *value;
     pt_upstream_main_conf_t  *umcf;
 
@@ -209,42 +260,16 @@ pt_upstream_set_upstreams(pt_conf_t *cf, const pt_command_t *cmd,
             continue;
         }
 
-        us = pt_pcalloc(cf->pool, sizeof(pt_upstream_t));
+        /* ':' marks the gateway's own upstreams (pt_upstream_add_url). */
+        if (memchr(key->scalar.data, ':', key->scalar.len)) {
+            rc = pt_conf_error(cf, key,
+                               "upstream \"%s\": a name may not hold ':' (kept for the gateway's own upstreams, such as jwks:ISSUER)",
+                               key->scalar.data);
+            continue;
+        }
+
+        us = pt_upstream_new(cf, umcf, key);
         if (us == NULL) {
-            return PT_ERROR;
-        }
-
-        us->name = key->scalar;
-        us->node = key;
-        us->connect_timeout = PT_CONF_UNSET_MSEC;
-        us->read_timeout = PT_CONF_UNSET_MSEC;
-        us->write_timeout = PT_CONF_UNSET_MSEC;
-        us->keepalive = PT_UPSTREAM_KEEPALIVE_AUTO;
-        us->retries = 0;
-        us->max_fails = 1;
-        us->fail_timeout = 10000;
-        us->balancer = &pt_upstream_round_robin;
-
-        if (pt_array_init(&us->targets, cf->pool, 4,
-                          sizeof(pt_upstream_target_t)) != PT_OK)
-        {
-            return PT_ERROR;
-        }
-
-        us->conf = pt_conf_create_level(cf, PT_CONF_LEVEL_UPSTREAM);
-        if (us->conf == NULL) {
-            return PT_ERROR;
-        }
-
-        slot = pt_array_push(&umcf->upstreams);
-        if (slot == NULL) {
-            return PT_ERROR;
-        }
-        *slot = us;
-
-        if (pt_conf_scope_add(cf, PT_CONF_LEVEL_UPSTREAM, us, us->conf)
-            != PT_OK)
-        {
             return PT_ERROR;
         }
 
@@ -802,4 +827,111 @@ pt_upstream_init_master(pt_cycle_t *cycle)
     }
 
     return pt_upstream_resolve_all(cycle);
+}
+
+
+/* Timeouts of an internal upstream: a document server that takes longer
+ * than this is as good as down, and the last good answer stands. */
+#define PT_UPSTREAM_URL_CONNECT    5000
+#define PT_UPSTREAM_URL_TIMEOUT    10000
+
+
+pt_upstream_t *
+pt_upstream_add_url(pt_conf_t *cf, pt_yaml_node_t *node, const char *name,
+    const pt_str_t *host, uint16_t port, const pt_str_t *ca)
+{
+    char                     *text;
+    size_t                    i, len, tlen;
+    pt_str_t                  sn;
+    pt_array_t               *a;
+    const char               *reason;
+    pt_upstream_t            *us, **all;
+    pt_yaml_node_t           *id;
+    pt_upstream_target_t     *t;
+    pt_upstream_main_conf_t  *umcf;
+
+    umcf = pt_upstream_main_conf(cf->cycle);
+    len = strlen(name);
+
+    if (memchr(name, ':', len) == NULL) {
+        (void) pt_conf_error(cf, node,
+                             "internal upstream \"%s\": the name needs a ':'",
+                             name);
+        return NULL;
+    }
+
+    a = &umcf->upstreams;
+    all = a->elts;
+
+    for (i = 0; i < a->nelts; i++) {
+        if (all[i]->name.len == len
+            && memcmp(all[i]->name.data, name, len) == 0)
+        {
+            (void) pt_conf_error(cf, node, "upstream \"%s\" exists already",
+                                 name);
+            return NULL;
+        }
+    }
+
+    /* The name is the upstream's; the node only places its errors. */
+    id = pt_pcalloc(cf->pool, sizeof(pt_yaml_node_t));
+    if (id == NULL || pt_str_dup(cf->pool, &id->scalar, name, len) == NULL) {
+        return NULL;
+    }
+
+    id->type = PT_YAML_SCALAR;
+    id->file = node->file;
+    id->line = node->line;
+    id->col = node->col;
+
+    us = pt_upstream_new(cf, umcf, id);
+    if (us == NULL) {
+        return NULL;
+    }
+
+    us->internal = 1;
+    us->connect_timeout = PT_UPSTREAM_URL_CONNECT;
+    us->read_timeout = PT_UPSTREAM_URL_TIMEOUT;
+    us->write_timeout = PT_UPSTREAM_URL_TIMEOUT;
+    us->keepalive = 1;
+    us->retries = 1;
+
+    /* "host:port" (brackets kept around IPv6) for the address parser. */
+    text = pt_pnalloc(cf->pool, host->len + sizeof(":65535"));
+    if (text == NULL) {
+        return NULL;
+    }
+
+    tlen = (size_t) snprintf(text, host->len + sizeof(":65535"), "%.*s:%u",
+                             (int) host->len, host->data, (unsigned) port);
+
+    t = pt_array_push(&us->targets);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    memset(t, 0, sizeof(pt_upstream_target_t));
+    t->node = node;
+    t->weight = 1;
+
+    if (pt_parse_addr(text, tlen, 0, &t->addr, &reason) != PT_OK) {
+        (void) pt_conf_error(cf, node, "\"%.*s\": %s", (int) host->len,
+                             host->data, reason);
+        return NULL;
+    }
+
+    us->dynamic = t->addr.is_name;
+
+    /* The name to verify: the host without brackets, NUL-terminated. */
+    if (pt_str_dup(cf->pool, &sn, t->addr.host.data, t->addr.host.len)
+        == NULL)
+    {
+        return NULL;
+    }
+
+    us->server_name = sn;
+
+    us->ssl = pt_ssl_client_ctx(cf, node, ca, 1);
+
+    return us->ssl ? us : NULL;
 }

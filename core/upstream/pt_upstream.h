@@ -123,6 +123,8 @@ struct pt_upstream_s {
     pt_msec_t                      fail_timeout;
     unsigned                       passive_set:1;  /* configured         */
     unsigned                       dynamic:1; /* names or SRV: re-resolve*/
+    unsigned                       internal:1;    /* the gateway's own
+                                                  (pt_upstream_add_url)  */
 
     /* TLS to the peers (tls: on the upstream). */
     void                          *ssl;       /* pt_ssl_ctx_t            */
@@ -148,9 +150,27 @@ struct pt_upstream_s {
 
 extern pt_module_t  pt_upstream_module;
 
-/* All upstreams of a cycle (pt_upstream_t *), in the order written. */
+/* All upstreams of a cycle (pt_upstream_t *), internal ones included, in
+ * the order they were read. */
 pt_array_t *pt_upstreams(pt_cycle_t *cycle);
+/* A configured upstream by name; internal ones are not found (no route
+ * or forward auth can name them). */
 pt_upstream_t *pt_upstream_find(pt_cycle_t *cycle, const pt_str_t *name);
+
+/* An internal upstream for requests the gateway makes itself to a URL's
+ * server (a JWKS document), made at config time: one target host:port (a
+ * host name is resolved at load and followed as its TTL runs out, as any
+ * target's is), TLS with verification against ca (a resolved path; NULL
+ * or empty: the system's trust store) and host as server_name (sent as
+ * SNI unless an IP literal), one kept-alive connection, one retry on
+ * another address after a connect failure. host is as in a URL: a name,
+ * an IPv4 literal or an IPv6 one in brackets. name must hold a ':', which
+ * `upstreams:` names may not, so it never clashes with a user's
+ * ("jwks:corp"); it shows in /status under that name. Errors go to
+ * pt_conf_error() at node; NULL then. */
+pt_upstream_t *pt_upstream_add_url(pt_conf_t *cf, pt_yaml_node_t *node,
+    const char *name, const pt_str_t *host, uint16_t port,
+    const pt_str_t *ca);
 
 /* The upstream a route proxies to, or NULL. */
 pt_upstream_t *pt_upstream_of_route(pt_route_t *route);

@@ -31,6 +31,8 @@ typedef struct {
 int pt_upstream_zone_init(pt_shm_zone_t *zone, void *old_data);
 int pt_upstream_groups_attach(pt_cycle_t *cycle);
 void pt_upstream_groups_free(pt_cycle_t *cycle);
+/* Close every idle kept-alive connection (a worker's or the helper's
+ * exit). */
 void pt_upstream_exit_worker(pt_cycle_t *cycle);
 
 /* pt_upstream_dns.c: resolve at load (master), then as TTLs run out

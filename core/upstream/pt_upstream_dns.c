@@ -421,6 +421,10 @@ pt_upstream_init_helper(pt_cycle_t *cycle)
 void
 pt_upstream_exit_helper(pt_cycle_t *cycle)
 {
+    /* The helper's own calls (a JWKS document) keep connections alive
+     * too: they close as a worker's do. */
+    pt_upstream_exit_worker(cycle);
+
     if (pt_upstream_resolver) {
         pt_resolver_destroy(pt_upstream_resolver);
         pt_upstream_resolver = NULL;

@@ -26,6 +26,9 @@ extern pt_module_t  pt_auth_module;
 #define PT_AUTH_FORWARD     4
 #define PT_AUTH_NMETHODS    5
 
+/* An issuer's JWKS URL (pt_auth_jwks.c). */
+typedef struct pt_auth_jwks_s  pt_auth_jwks_t;
+
 typedef struct {
     pt_str_t             name;
     pt_array_t           api_keys;      /* pt_auth_key_t                  */
@@ -54,7 +57,11 @@ typedef struct {
                                            of that name only             */
     size_t               max_token;     /* bytes                          */
     pt_str_t             keys_path;     /* a JWKS or PEM file             */
-    pt_jwt_keyset_t     *keys;          /* freed with the cycle pool      */
+    pt_jwt_keyset_t     *keys;          /* a file's or secret's: freed
+                                           with the cycle pool; a URL's:
+                                           each worker's own, NULL until
+                                           the helper fetched some        */
+    pt_auth_jwks_t      *jwks;          /* keys: an https URL, or NULL    */
     pt_jwt_policy_t      policy;
     pt_yaml_node_t      *node;
 } pt_auth_issuer_t;
@@ -68,6 +75,8 @@ typedef struct {
     pt_hash_t            by_name;       /* name -> pt_auth_consumer_t *   */
     pt_msec_t            cache_ttl;     /* Basic and API key verdicts     */
     pt_uint_t            cache_size;    /* entries per worker             */
+    pt_uint_t            njwks;         /* issuers with a JWKS URL        */
+    pt_shm_zone_t       *jwks_zone;     /* their documents ("auth_jwks")  */
     unsigned             used:1;        /* some route has auth            */
 } pt_auth_main_conf_t;
 
@@ -154,6 +163,34 @@ int pt_auth_strip_credentials(pt_http_request_t *r,
     pt_auth_route_conf_t *acf, unsigned method);
 
 pt_auth_main_conf_t *pt_auth_main_conf(void);
+
+/* pt_auth_jwks.c: keys from an https JWKS URL, fetched by the helper
+ * process into the "auth_jwks" zone, taken from there by each worker. */
+
+/* 1 when a `keys:` value is a URL ("scheme://..."). */
+int pt_auth_jwks_is_url(const pt_str_t *s);
+/* is->jwks from the URL (https only, parsed strictly) and the issuer's
+ * keys_ca, keys_refresh and keys_retry, with its internal upstream. PT_OK,
+ * or PT_ERROR after pt_conf_error(). */
+int pt_auth_jwks_parse(pt_conf_t *cf, pt_auth_issuer_t *is,
+    pt_yaml_node_t *issuer, pt_yaml_node_t *url);
+/* An issuer whose keys are no URL: each keys_* key is an error. */
+int pt_auth_jwks_no_url(pt_conf_t *cf, pt_yaml_node_t *issuer);
+/* postconfig: the zone and the helper, when an issuer has a URL. */
+int pt_auth_jwks_postconfig(pt_conf_t *cf, pt_auth_main_conf_t *amcf);
+/* init_conf: the zone's size, once known, holds the documents. */
+int pt_auth_jwks_init_conf(pt_conf_t *cf, pt_auth_main_conf_t *amcf);
+/* init_master: each URL issuer's slot in the zone. */
+int pt_auth_jwks_init_master(pt_cycle_t *cycle, pt_auth_main_conf_t *amcf);
+int pt_auth_jwks_init_helper(pt_cycle_t *cycle, pt_auth_main_conf_t *amcf);
+void pt_auth_jwks_exit_helper(pt_cycle_t *cycle);
+void pt_auth_jwks_exit_worker(pt_auth_main_conf_t *amcf);
+/* In a worker: a URL issuer's keys, rebuilt first if the zone has a new
+ * document; NULL when there are none yet. Valid until the next call. */
+const pt_jwt_keyset_t *pt_auth_jwks_keys(pt_auth_issuer_t *is);
+/* A token named a kid the keys lack: the helper fetches the document
+ * again, at most once every keys_retry. */
+void pt_auth_jwks_want(pt_auth_issuer_t *is);
 
 
 #endif /* PT_AUTH_H */

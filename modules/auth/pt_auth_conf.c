@@ -549,14 +549,6 @@ pt_auth_issuer_keys(pt_conf_t *cf, pt_auth_issuer_t *is, pt_yaml_node_t *v,
         is->keys = pt_jwt_keyset_secret((const u_char *) v->scalar.data,
                                         v->scalar.len, err, sizeof(err));
     } else {
-        if (v->scalar.len > 8 && (memcmp(v->scalar.data, "https://", 8) == 0
-                                  || memcmp(v->scalar.data, "http://", 7)
-                                     == 0))
-        {
-            return pt_conf_error(cf, v,
-                                 "jwt_issuers: keys from a URL are not supported yet; give a JWKS or PEM file");
-        }
-
         if (pt_conf_full_path(cf, &v->scalar, &is->keys_path) != PT_OK
             || pt_auth_read_file(cf, v, &is->keys_path, &text) != PT_OK)
         {
@@ -606,7 +598,8 @@ pt_auth_issuer(pt_conf_t *cf, pt_auth_main_conf_t *amcf,
 
     static const char  *const names[] = {
         "name", "issuer", "audiences", "keys", "secret", "algorithms",
-        "leeway", "consumer_claim", "groups_claim", "max_token_size", NULL
+        "leeway", "consumer_claim", "groups_claim", "max_token_size",
+        "keys_ca", "keys_refresh", "keys_retry", NULL
     };
 
     if (pt_conf_expect(cf, node, PT_YAML_MAP, "a JWT issuer") != PT_OK) {
@@ -616,7 +609,8 @@ pt_auth_issuer(pt_conf_t *cf, pt_auth_main_conf_t *amcf,
     rc = pt_auth_check_keys(cf, node, "a JWT issuer", names,
                             "name, issuer, audiences, keys, secret, "
                             "algorithms, leeway, consumer_claim, "
-                            "groups_claim, max_token_size");
+                            "groups_claim, max_token_size, keys_ca, "
+                            "keys_refresh, keys_retry");
 
     is = pt_pcalloc(cf->pool, sizeof(pt_auth_issuer_t));
     if (is == NULL) {
@@ -696,12 +690,22 @@ pt_auth_issuer(pt_conf_t *cf, pt_auth_main_conf_t *amcf,
 
     if ((keys == NULL) == (secret == NULL)) {
         return pt_conf_error(cf, node,
-                             "a JWT issuer needs exactly one of keys (a JWKS or PEM file) and secret");
+                             "a JWT issuer needs exactly one of keys (a JWKS or PEM file, or an https JWKS URL) and secret");
     }
 
     v = keys ? keys : secret;
-    if (pt_conf_expect(cf, v, PT_YAML_SCALAR, "jwt_issuers: keys") != PT_OK
-        || pt_auth_issuer_keys(cf, is, v, secret != NULL) != PT_OK)
+    if (pt_conf_expect(cf, v, PT_YAML_SCALAR, "jwt_issuers: keys") != PT_OK) {
+        return PT_ERROR;
+    }
+
+    /* A URL's keys come later, from the helper (pt_auth_jwks.c). */
+    if (keys && pt_auth_jwks_is_url(&keys->scalar)) {
+        if (pt_auth_jwks_parse(cf, is, node, keys) != PT_OK) {
+            return PT_ERROR;
+        }
+
+    } else if (pt_auth_jwks_no_url(cf, node) != PT_OK
+               || pt_auth_issuer_keys(cf, is, v, secret != NULL) != PT_OK)
     {
         return PT_ERROR;
     }
@@ -727,6 +731,13 @@ pt_auth_issuer(pt_conf_t *cf, pt_auth_main_conf_t *amcf,
                 continue;
             }
             is->algs |= PT_JWT_ALG_BIT(alg);
+
+            /* A JWKS URL is public: an HMAC key there is no secret. */
+            if (is->jwks && pt_jwt_alg_key(alg) == PT_JWK_OCT) {
+                rc = pt_conf_error(cf, v,
+                                   "jwt_issuers: %s needs a secret; keys published at a URL are public",
+                                   s[i].data);
+            }
         }
 
     } else if (secret) {

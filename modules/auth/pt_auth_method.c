@@ -374,6 +374,7 @@ pt_auth_jwt(pt_http_request_t *r, pt_auth_route_conf_t *acf,
     pt_str_t                token;
     const char             *name;
     pt_jwt_rc_e             jrc;
+    const pt_jwt_keyset_t  *ks;
     pt_auth_issuer_t       *is;
     pt_auth_consumer_t     *c;
     pt_auth_main_conf_t    *amcf;
@@ -401,12 +402,24 @@ pt_auth_jwt(pt_http_request_t *r, pt_auth_route_conf_t *acf,
 
     e = pt_auth_cache_find(digest);
     if (e == NULL) {
+        ks = is->jwks ? pt_auth_jwks_keys(is) : is->keys;
+        if (ks == NULL) {
+            *reason = "no keys from the issuer yet";
+            return 401;
+        }
+
         now = (int64_t) (pt_current_epoch_msec / 1000);
-        jrc = pt_jwt_verify(token.data, token.len, is->keys, &is->policy,
-                            now, &jwt);
+        jrc = pt_jwt_verify(token.data, token.len, ks, &is->policy, now,
+                            &jwt);
 
         if (jrc == PT_JWT_NOMEM) {
             return PT_ERROR;
+        }
+
+        /* The provider may have a key we have not fetched yet (a
+         * rotation); a later request finds it. */
+        if (jrc == PT_JWT_UNKNOWN_KID && is->jwks) {
+            pt_auth_jwks_want(is);
         }
 
         if (jrc != PT_JWT_OK) {

@@ -18,8 +18,11 @@
 
 static int pt_auth_preconfig(pt_conf_t *cf);
 static int pt_auth_postconfig(pt_conf_t *cf);
+static int pt_auth_init_conf(pt_conf_t *cf);
+static int pt_auth_init_master(pt_cycle_t *cycle);
 static int pt_auth_init_worker(pt_cycle_t *cycle);
 static void pt_auth_exit_worker(pt_cycle_t *cycle);
+static int pt_auth_init_helper(pt_cycle_t *cycle);
 static int pt_auth_handler(pt_http_request_t *r);
 static int pt_auth_var_claim(pt_http_request_t *r, const pt_str_t *arg,
     pt_str_t *v);
@@ -32,8 +35,12 @@ pt_module_t  pt_auth_module = {
     .preconfig = pt_auth_preconfig,
     .create_conf = pt_auth_create_conf,
     .postconfig = pt_auth_postconfig,
+    .init_conf = pt_auth_init_conf,
+    .init_master = pt_auth_init_master,
     .init_worker = pt_auth_init_worker,
     .exit_worker = pt_auth_exit_worker,
+    .init_helper = pt_auth_init_helper,
+    .exit_helper = pt_auth_jwks_exit_helper,
 };
 
 
@@ -59,13 +66,39 @@ pt_auth_preconfig(pt_conf_t *cf)
 static int
 pt_auth_postconfig(pt_conf_t *cf)
 {
-    if (pt_auth_postconfig_conf(cf) != PT_OK) {
+    if (pt_auth_postconfig_conf(cf) != PT_OK
+        || pt_auth_jwks_postconfig(cf, cf->cycle->conf[pt_auth_module.index])
+           != PT_OK)
+    {
         return PT_ERROR;
     }
 
     /* 100: after PREACCESS limits by address, as SPEC 3 orders them. */
     return pt_http_phase_add(cf, PT_HTTP_ACCESS_PHASE, pt_auth_handler, 100,
                              &pt_auth_module);
+}
+
+
+static int
+pt_auth_init_conf(pt_conf_t *cf)
+{
+    return pt_auth_jwks_init_conf(cf, cf->cycle->conf[pt_auth_module.index]);
+}
+
+
+static int
+pt_auth_init_master(pt_cycle_t *cycle)
+{
+    return pt_auth_jwks_init_master(cycle,
+                                    cycle->conf[pt_auth_module.index]);
+}
+
+
+static int
+pt_auth_init_helper(pt_cycle_t *cycle)
+{
+    return pt_auth_jwks_init_helper(cycle,
+                                    cycle->conf[pt_auth_module.index]);
 }
 
 
@@ -95,6 +128,7 @@ static void
 pt_auth_exit_worker(pt_cycle_t *cycle)
 {
     pt_auth_cache_free();
+    pt_auth_jwks_exit_worker(cycle->conf[pt_auth_module.index]);
 }
 
 

@@ -50,7 +50,7 @@ use Test::Portico::Backend;
 
 our @EXPORT = qw(http http_end http_get parse_response parse_responses
                  http_many free_port curl run_cmd write_file tls_files
-                 tls_ca tls_cert s_client wait_until proc_kib);
+                 tls_ca tls_cert s_client wait_until proc_kib proc_state);
 
 # Lines that fail the log check: nginx-style fatal levels and whatever the
 # sanitizers print (they write to stderr, so stderr.log is checked too).
@@ -649,6 +649,42 @@ sub worker_of ($self, $sock) {
         }
     }
     return undef;
+}
+
+
+# A client connection to 127.0.0.1:$port and the worker that accepted it
+# (undef when none did within 5 s); () when the connect failed.  With
+# avoid => PID, that worker is stopped meanwhile: a stopped process does
+# not wait in epoll_wait, so the kernel hands the connection to another
+# one (EPOLLEXCLUSIVE wakes a waiter).  Waiting for the workers' own
+# turn-taking (each re-registers every second) could take long when they
+# happen to re-register in step.
+sub connect_worker ($self, $port, %o) {
+    my $connect = sub {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp',
+                                      Timeout => 5) or return ();
+        my $pid = wait_until(sub { $self->worker_of($s) }, 5, 0.01);
+        return ($s, $pid);
+    };
+    my $busy = $o{avoid} or return $connect->();
+
+    kill 'STOP', $busy or return ();
+    my @r;
+    if (wait_until(sub { proc_state($busy) eq 'T' }, 5, 0.005)) {
+        @r = eval { $connect->() };
+    }
+    kill 'CONT', $busy;
+    return @r;
+}
+
+
+# The state letter of /proc/PID/stat ("S", "R", "T" when stopped...), ''
+# when there is no such process.
+sub proc_state ($pid) {
+    open my $fh, '<', "/proc/$pid/stat" or return '';
+    my ($state) = (scalar <$fh> // '') =~ /\)\s+(\S)/;
+    return $state // '';
 }
 
 

@@ -74,10 +74,13 @@ my %LIVE;    # refaddr => weak ref of every running backend, for END
 
 # new(id => ID, port => PORT, [dir => DIR], [socket => BOUND_SOCKET],
 #     [files => { '/path' => 'body', ... }],
+#     [file_paths => { '/path' => FILE, ... }],
 #     [tls => { cert => PEM_FILE, key => PEM_FILE }],
 #     [handler => CODE, lifetime => SECONDS])
 # socket: a socket already bound to the port (the harness's reservation);
 # files: fixed bodies for exact paths, e.g. a JWKS document;
+# file_paths: bodies read from FILE on every request (404 while it is
+# missing), so a test changes what is served by rewriting the file;
 # tls: serve TLS with that certificate (see tls_files in Test::Portico);
 # handler: a raw server, CODE->($socket, $conn_seq) per connection.
 sub new ($class, %opt) {
@@ -127,6 +130,7 @@ sub new ($class, %opt) {
         port  => $port,
         log   => "$dir/backend-$id.log",
         files => $opt{files} // {},
+        file_paths => $opt{file_paths} // {},
         # Query parameters every request gets unless it says otherwise,
         # e.g. defaults => { delay => 300 } for a slow backend.
         defaults => $opt{defaults} // {},
@@ -586,7 +590,15 @@ sub _respond ($self, $c, $req) {
 
     my ($path) = split /\?/, $req->{uri}, 2;
     my ($type, $len, $body);
-    if (exists $self->{files}{$path}) {
+    if (exists $self->{file_paths}{$path}) {
+        if (open my $fh, '<:raw', $self->{file_paths}{$path}) {
+            local $/;
+            $body = <$fh> // '';
+        } else {
+            ($status, $body) = (404, '');
+        }
+        $type = $body =~ /^\s*[\[{]/ ? 'application/json' : 'text/plain';
+    } elsif (exists $self->{files}{$path}) {
         $body = $self->{files}{$path};
         $type = $body =~ /^\s*[\[{]/ ? 'application/json' : 'text/plain';
     } elsif (defined $q->{size}) {
