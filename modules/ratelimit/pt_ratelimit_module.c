@@ -1,0 +1,462 @@
+/*
+ * pt_ratelimit_module.c: a route's `ratelimit:` limits, local scope.
+ *
+ *   ratelimit:
+ *     - { key: "${consumer}", rate: 100/s, burst: 20 }
+ *     - { key: "${remote_addr}", rate: 1000/m, algorithm: sliding_window }
+ *
+ * Every limit of a route must pass. Limits keyed by ${remote_addr} alone
+ * run in PREACCESS, before auth spends CPU on a flood; the others in
+ * LIMIT, once the consumer is known. A request over a limit gets 429 with
+ * Retry-After; every response of a limited route carries RateLimit-Policy
+ * and RateLimit (the IETF httpapi draft) and X-RateLimit-Limit, -Remaining
+ * and -Reset, for the limit closest to running out. The counts live in
+ * the "ratelimit" zone (pt_ratelimit_shm.c), shared by every worker.
+ */
+
+#include "pt_ratelimit.h"
+#include "pt_string.h"
+#include "pt_time.h"
+
+
+typedef struct {
+    pt_array_t           limits;       /* pt_rl_limit_t                 */
+} pt_rl_route_conf_t;
+
+typedef struct {
+    pt_shm_zone_t       *zone;
+} pt_rl_main_conf_t;
+
+/* The limit that says the most about this request, for the headers. */
+typedef struct {
+    pt_rl_limit_t       *limit;
+    pt_rl_verdict_t      verdict;
+} pt_rl_ctx_t;
+
+
+static void *pt_rl_create_conf(pt_conf_t *cf, pt_conf_level_e level);
+static int pt_rl_set_limits(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+static int pt_rl_postconfig(pt_conf_t *cf);
+static int pt_rl_preaccess(pt_http_request_t *r);
+static int pt_rl_limit(pt_http_request_t *r);
+static int pt_rl_header_filter(pt_http_request_t *r);
+
+
+static const pt_command_t  pt_rl_commands[] = {
+
+    { "ratelimit", PT_CONF_ROUTE | PT_CONF_SEQ, pt_rl_set_limits, 0, NULL },
+
+    pt_null_command
+};
+
+
+pt_module_t  pt_ratelimit_module = {
+    .name = "ratelimit",
+    .abi = PT_MODULE_ABI,
+    .commands = pt_rl_commands,
+    .create_conf = pt_rl_create_conf,
+    .postconfig = pt_rl_postconfig,
+};
+
+
+static void *
+pt_rl_create_conf(pt_conf_t *cf, pt_conf_level_e level)
+{
+    void  *c;
+
+    if (level == PT_CONF_LEVEL_GLOBAL) {
+        c = pt_pcalloc(cf->pool, sizeof(pt_rl_main_conf_t));
+    } else if (level == PT_CONF_LEVEL_ROUTE) {
+        c = pt_pcalloc(cf->pool, sizeof(pt_rl_route_conf_t));
+    } else {
+        return NULL;
+    }
+
+    return c ? c : PT_CONF_ERROR_PTR;
+}
+
+
+/* One entry of `ratelimit:`. */
+static int
+pt_rl_parse_limit(pt_conf_t *cf, pt_yaml_node_t *node, pt_rl_limit_t *lim)
+{
+    int              rc;
+    size_t           i;
+    int64_t          n;
+    pt_rate_t        rate;
+    const char      *k, *reason;
+    pt_yaml_node_t  *v;
+
+    if (pt_conf_expect(cf, node, PT_YAML_MAP, "a rate limit") != PT_OK) {
+        return PT_ERROR;
+    }
+
+    memset(lim, 0, sizeof(*lim));
+    lim->node = node;
+    rc = PT_OK;
+
+    for (i = 0; i < node->n; i++) {
+        k = node->pairs[i].key->scalar.data;
+        v = node->pairs[i].value;
+
+        if (strcmp(k, "key") != 0 && strcmp(k, "rate") != 0
+            && strcmp(k, "burst") != 0 && strcmp(k, "algorithm") != 0
+            && strcmp(k, "mode") != 0 && strcmp(k, "scope") != 0
+            && strcmp(k, "empty_key") != 0)
+        {
+            rc = pt_conf_error(cf, node->pairs[i].key,
+                               "unknown key \"%s\" in a rate limit (key, rate, burst, algorithm, mode, scope, empty_key)",
+                               k);
+            continue;
+        }
+
+        if (strcmp(k, "key") != 0
+            && pt_conf_expect(cf, v, PT_YAML_SCALAR, k) != PT_OK)
+        {
+            rc = PT_ERROR;
+            continue;
+        }
+
+        if (strcmp(k, "key") == 0) {
+            lim->key = pt_template_compile(cf, v);
+            if (lim->key == NULL) {
+                rc = PT_ERROR;
+            }
+            lim->preaccess = v->type == PT_YAML_SCALAR
+                             && strcmp(v->scalar.data, "${remote_addr}") == 0;
+
+        } else if (strcmp(k, "rate") == 0) {
+            if (pt_parse_rate(v->scalar.data, v->scalar.len, &rate, &reason)
+                != PT_OK)
+            {
+                rc = pt_conf_error(cf, v, "rate: %s", reason);
+                continue;
+            }
+            lim->count = rate.count;
+            lim->period_us = (uint64_t) rate.period * 1000;
+
+        } else if (strcmp(k, "burst") == 0) {
+            if (pt_conf_parse_int(cf, v, "burst", 0, 1000000, &n) != PT_OK) {
+                rc = PT_ERROR;
+                continue;
+            }
+            lim->burst = (uint64_t) n;
+
+        } else if (strcmp(k, "algorithm") == 0) {
+            if (strcmp(v->scalar.data, "sliding_window") == 0) {
+                lim->algorithm = PT_RL_SLIDING_WINDOW;
+            } else if (strcmp(v->scalar.data, "token_bucket") != 0) {
+                rc = pt_conf_error(cf, v,
+                                   "algorithm: \"%s\" is not token_bucket or sliding_window",
+                                   v->scalar.data);
+            }
+
+        } else if (strcmp(k, "mode") == 0) {
+            if (strcmp(v->scalar.data, "reject") != 0) {
+                rc = pt_conf_error(cf, v,
+                                   "mode: \"%s\": only reject is built so far (delay is not)",
+                                   v->scalar.data);
+            }
+
+        } else if (strcmp(k, "scope") == 0) {
+            if (strcmp(v->scalar.data, "local") != 0) {
+                rc = pt_conf_error(cf, v,
+                                   "scope: \"%s\": only local is built so far (cluster is not)",
+                                   v->scalar.data);
+            }
+
+        } else {
+            if (strcmp(v->scalar.data, "bucket") == 0) {
+                lim->empty_bucket = 1;
+            } else if (strcmp(v->scalar.data, "skip") != 0) {
+                rc = pt_conf_error(cf, v,
+                                   "empty_key: \"%s\" is not skip or bucket",
+                                   v->scalar.data);
+            }
+        }
+    }
+
+    if (rc != PT_OK) {
+        return rc;
+    }
+
+    if (lim->key == NULL || lim->count == 0) {
+        return pt_conf_error(cf, node, "a rate limit needs a key and a rate");
+    }
+
+    if (lim->algorithm == PT_RL_SLIDING_WINDOW) {
+        if (lim->burst) {
+            return pt_conf_error(cf, node,
+                                 "burst is for token_bucket; a sliding window counts the rate alone");
+        }
+        if (lim->count > PT_RL_WINDOW_MAX) {
+            return pt_conf_error(cf, node,
+                                 "a sliding window counts at most 1048575 requests per window");
+        }
+    }
+
+    return PT_OK;
+}
+
+
+static int
+pt_rl_set_limits(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    int                  rc;
+    size_t               i;
+    pt_rl_limit_t       *lim;
+    pt_rl_route_conf_t  *rcf;
+
+    rcf = conf;
+
+    if (node->n == 0) {
+        return pt_conf_error(cf, node, "ratelimit: an empty list");
+    }
+
+    if (pt_array_init(&rcf->limits, cf->pool, node->n, sizeof(pt_rl_limit_t))
+        != PT_OK)
+    {
+        return PT_ERROR;
+    }
+
+    rc = PT_OK;
+
+    for (i = 0; i < node->n; i++) {
+        lim = pt_array_push(&rcf->limits);
+        if (lim == NULL) {
+            return PT_ERROR;
+        }
+
+        if (pt_rl_parse_limit(cf, node->items[i], lim) != PT_OK) {
+            rc = PT_ERROR;
+        }
+    }
+
+    return rc;
+}
+
+
+static int
+pt_rl_postconfig(pt_conf_t *cf)
+{
+    char                 buf[256];
+    size_t               i, j, len, n;
+    pt_route_t         **routes;
+    pt_rl_limit_t       *lim;
+    pt_rl_main_conf_t   *mcf;
+    pt_rl_route_conf_t  *rcf;
+    pt_http_main_conf_t *hmcf;
+
+    mcf = cf->cycle->conf[pt_ratelimit_module.index];
+    hmcf = pt_http_main_conf(cf->cycle);
+    routes = hmcf->routes.elts;
+    n = 0;
+
+    /* A limit is known by its route's name and its place there, so its
+     * counts carry over a reload that keeps both. */
+    for (i = 0; i < hmcf->routes.nelts; i++) {
+        rcf = routes[i]->conf[pt_ratelimit_module.index];
+        lim = rcf ? rcf->limits.elts : NULL;
+
+        for (j = 0; rcf && j < rcf->limits.nelts; j++, n++) {
+            len = (size_t) snprintf(buf, sizeof(buf), "%s.%zu",
+                                    routes[i]->name.data, j);
+            len = pt_min(len, sizeof(buf) - 1);
+            lim[j].id = pt_hash_fnv1a(buf, len, 0x726c);
+            if (pt_str_dup(cf->pool, &lim[j].name, buf, len) == NULL) {
+                return PT_ERROR;
+            }
+        }
+    }
+
+    if (n == 0) {
+        return PT_OK;
+    }
+
+    mcf->zone = pt_shm_zone_add(cf, "ratelimit", 256 * 1024, 1,
+                                &pt_ratelimit_module, pt_rl_zone_init);
+    if (mcf->zone == NULL) {
+        return PT_ERROR;
+    }
+
+    if (pt_http_phase_add(cf, PT_HTTP_PREACCESS_PHASE, pt_rl_preaccess, 100,
+                          &pt_ratelimit_module) != PT_OK
+        || pt_http_phase_add(cf, PT_HTTP_LIMIT_PHASE, pt_rl_limit, 100,
+                             &pt_ratelimit_module) != PT_OK
+        || pt_http_header_filter_add(cf, pt_rl_header_filter, 700,
+                                     &pt_ratelimit_module) != PT_OK)
+    {
+        return PT_ERROR;
+    }
+
+    return PT_OK;
+}
+
+
+static int
+pt_rl_run(pt_http_request_t *r, unsigned preaccess)
+{
+    size_t               i;
+    pt_str_t             key;
+    pt_rl_ctx_t         *ctx;
+    pt_rl_limit_t       *lim;
+    pt_rl_verdict_t      v;
+    pt_rl_main_conf_t   *mcf;
+    pt_rl_route_conf_t  *rcf;
+
+    rcf = pt_http_route_conf(r, pt_ratelimit_module);
+    if (rcf == NULL || rcf->limits.nelts == 0) {
+        return PT_CONTINUE;
+    }
+
+    mcf = pt_cycle->conf[pt_ratelimit_module.index];
+    ctx = pt_http_get_module_ctx(r, pt_ratelimit_module);
+    lim = rcf->limits.elts;
+
+    for (i = 0; i < rcf->limits.nelts; i++) {
+        if (lim[i].preaccess != preaccess) {
+            continue;
+        }
+
+        if (pt_template_eval(r, lim[i].key, &key) != PT_OK) {
+            return PT_ERROR;
+        }
+
+        if (key.len == 0 && !lim[i].empty_bucket) {
+            continue;
+        }
+
+        pt_rl_check(mcf->zone, &lim[i], &key, pt_monotonic_usec(), &v);
+
+        if (ctx == NULL) {
+            ctx = pt_pcalloc(r->pool, sizeof(pt_rl_ctx_t));
+            if (ctx == NULL) {
+                return PT_ERROR;
+            }
+            pt_http_set_module_ctx(r, ctx, pt_ratelimit_module);
+        }
+
+        if (ctx->limit == NULL || !v.allowed
+            || v.remaining < ctx->verdict.remaining)
+        {
+            ctx->limit = &lim[i];
+            ctx->verdict = v;
+        }
+
+        if (!v.allowed) {
+            pt_rl_count_rejected(mcf->zone, &r->route->name);
+            pt_http_log_request(r, PT_LOG_INFO,
+                                "rate limit %s exceeded, retry after %lu s",
+                                lim[i].name.data,
+                                (unsigned long) v.retry_after);
+            return 429;
+        }
+    }
+
+    return PT_CONTINUE;
+}
+
+
+static int
+pt_rl_preaccess(pt_http_request_t *r)
+{
+    return pt_rl_run(r, 1);
+}
+
+
+static int
+pt_rl_limit(pt_http_request_t *r)
+{
+    return pt_rl_run(r, 0);
+}
+
+
+/* Add "name: value" with value[0..p) from the buffer the caller wrote. */
+static int
+pt_rl_header(pt_http_request_t *r, const char *name, size_t nlen,
+    char *value, char *end)
+{
+    return pt_http_header_out_add(r, name, nlen, value,
+                                  (size_t) (end - value));
+}
+
+
+/* Written by hand: five numbers per response of a limited route, where a
+ * printf per field would cost more than counting the request did. */
+static int
+pt_rl_header_filter(pt_http_request_t *r)
+{
+    char             *buf, *p, *q;
+    uint64_t          window;
+    pt_rl_ctx_t      *ctx;
+    pt_rl_limit_t    *lim;
+    pt_rl_verdict_t  *v;
+
+    ctx = pt_http_get_module_ctx(r, pt_ratelimit_module);
+    if (ctx == NULL || ctx->limit == NULL) {
+        return PT_OK;
+    }
+
+    lim = ctx->limit;
+    v = &ctx->verdict;
+    window = lim->period_us / 1000000 ? lim->period_us / 1000000 : 1;
+
+    buf = pt_pnalloc(r->pool, 2 * lim->name.len + 8 * 21 + 32);
+    if (buf == NULL) {
+        return PT_ERROR;
+    }
+
+    /* RateLimit-Policy: "NAME";q=COUNT;w=SECONDS */
+    p = buf;
+    *p++ = '"';
+    p = pt_cpymem(p, lim->name.data, lim->name.len);
+    p = pt_cpymem(p, "\";q=", 4);
+    p = pt_sprint_uint(p, lim->count);
+    p = pt_cpymem(p, ";w=", 3);
+    p = pt_sprint_uint(p, window);
+    if (pt_rl_header(r, "RateLimit-Policy", 16, buf, p) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    /* RateLimit: "NAME";r=REMAINING;t=RESET */
+    q = p;
+    *p++ = '"';
+    p = pt_cpymem(p, lim->name.data, lim->name.len);
+    p = pt_cpymem(p, "\";r=", 4);
+    p = pt_sprint_uint(p, v->remaining);
+    p = pt_cpymem(p, ";t=", 3);
+    p = pt_sprint_uint(p, v->reset);
+    if (pt_rl_header(r, "RateLimit", 9, q, p) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    q = p;
+    p = pt_sprint_uint(p, lim->count);
+    if (pt_rl_header(r, "X-RateLimit-Limit", 17, q, p) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    q = p;
+    p = pt_sprint_uint(p, v->remaining);
+    if (pt_rl_header(r, "X-RateLimit-Remaining", 21, q, p) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    q = p;
+    p = pt_sprint_uint(p, v->reset);
+    if (pt_rl_header(r, "X-RateLimit-Reset", 17, q, p) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (!v->allowed) {
+        q = p;
+        p = pt_sprint_uint(p, v->retry_after);
+        if (pt_rl_header(r, "Retry-After", 11, q, p) != PT_OK) {
+            return PT_ERROR;
+        }
+    }
+
+    return PT_OK;
+}
