@@ -278,15 +278,17 @@ pt_rl_check(pt_shm_zone_t *zone, pt_rl_limit_t *lim, const pt_str_t *key,
 
 /* Rejection counters are slots too, under a tag no limit id produces,
  * and never idle. */
+#define PT_RL_TAG_REJECTED    0x72656a6563746564ULL
+#define PT_RL_TAG_REDIS       0x7265646973657272ULL
+
 static pt_rl_slot_t *
-pt_rl_counter(pt_shm_zone_t *zone, const pt_str_t *route)
+pt_rl_counter(pt_shm_zone_t *zone, uint64_t tag, const pt_str_t *route)
 {
     pt_rl_slot_t  *s;
     pt_rl_root_t  *root;
 
     root = zone->slab->data;
-    s = pt_rl_slot(root, pt_rl_fingerprint(root, 0x72656a6563746564ULL,
-                                           route), 0);
+    s = pt_rl_slot(root, pt_rl_fingerprint(root, tag, route), 0);
     __atomic_store_n(&s->idle_at, UINT64_MAX, __ATOMIC_RELEASE);
 
     return s;
@@ -296,14 +298,30 @@ pt_rl_counter(pt_shm_zone_t *zone, const pt_str_t *route)
 void
 pt_rl_count_rejected(pt_shm_zone_t *zone, const pt_str_t *route)
 {
-    __atomic_add_fetch(&pt_rl_counter(zone, route)->state, 1,
-                       __ATOMIC_RELAXED);
+    __atomic_add_fetch(&pt_rl_counter(zone, PT_RL_TAG_REJECTED, route)
+                        ->state, 1, __ATOMIC_RELAXED);
 }
 
 
 uint64_t
 pt_rl_rejected(pt_shm_zone_t *zone, const pt_str_t *route)
 {
-    return __atomic_load_n(&pt_rl_counter(zone, route)->state,
-                           __ATOMIC_RELAXED);
+    return __atomic_load_n(&pt_rl_counter(zone, PT_RL_TAG_REJECTED, route)
+                           ->state, __ATOMIC_RELAXED);
+}
+
+
+void
+pt_rl_count_redis_failure(pt_shm_zone_t *zone, const pt_str_t *route)
+{
+    __atomic_add_fetch(&pt_rl_counter(zone, PT_RL_TAG_REDIS, route)->state,
+                       1, __ATOMIC_RELAXED);
+}
+
+
+uint64_t
+pt_rl_redis_failures(pt_shm_zone_t *zone, const pt_str_t *route)
+{
+    return __atomic_load_n(&pt_rl_counter(zone, PT_RL_TAG_REDIS, route)
+                           ->state, __ATOMIC_RELAXED);
 }
