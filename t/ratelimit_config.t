@@ -1,5 +1,6 @@
-# Configuration errors of `ratelimit:`, each at its FILE:LINE:COL; what is
-# not built yet (mode: delay, scope: cluster) is refused, not ignored.
+# Configuration errors of `ratelimit:` and of the global redis keys, each
+# at its FILE:LINE:COL; what is not built yet (mode: delay) is refused,
+# not ignored.
 
 use strict;
 use warnings;
@@ -10,7 +11,7 @@ use Test::More;
 use Test::Portico;
 use Test::Portico::ConfigCheck;
 
-my $t = Test::Portico->new()->has_module(qw/router ratelimit/)->plan(19);
+my $t = Test::Portico->new()->has_module(qw/router ratelimit/)->plan(29);
 
 my $cc = Test::Portico::ConfigCheck->new($t, <<"EOF");
 workers: 1
@@ -39,9 +40,28 @@ EOF
 
 $cc->one_error('delay mode', route('[ { key: k, rate: 1/s, mode: delay } ]'),
                qr/mode: "delay": only reject is built so far/, ['delay']);
-$cc->one_error('cluster scope',
+{
+    my ($rc, $out) = $cc->check("redis: 127.0.0.1:6379\n"
+        . "redis_failure: closed\nredis_timeout: 50ms\n"
+        . route('[ { key: k, rate: 1/s, scope: cluster } ]'));
+    is($rc, 0, 'a cluster limit with redis: passes -t') or diag $out;
+}
+$cc->one_error('cluster scope without redis:',
                route('[ { key: k, rate: 1/s, scope: cluster } ]'),
-               qr/scope: "cluster": only local is built so far/, ['cluster']);
+               qr/scope: cluster needs the global redis: HOST:PORT/,
+               ['{ key']);
+$cc->one_error('redis: by name',
+               "redis: redis.internal:6379\n"
+               . route('[ { key: k, rate: 1/s, scope: cluster } ]'),
+               qr/redis: "redis.internal:6379": an IP address is needed/,
+               ['{ key']);
+$cc->one_error('bad redis_failure',
+               "redis_failure: maybe\n" . route('[ { key: k, rate: 1/s } ]'),
+               qr/redis_failure: "maybe" is not one of: open, closed/,
+               ['maybe']);
+$cc->one_error('unknown scope',
+               route('[ { key: k, rate: 1/s, scope: galaxy } ]'),
+               qr/scope: "galaxy" is not local or cluster/, ['galaxy']);
 $cc->one_error('unknown key', route('[ { key: k, rate: 1/s, colour: 1 } ]'),
                qr/unknown key "colour" in a rate limit/, ['colour']);
 $cc->one_error('bad rate', route('[ { key: k, rate: fast } ]'),

@@ -23,6 +23,7 @@ typedef struct {
     unsigned             algorithm;
     unsigned             empty_bucket:1;   /* an empty key counts too  */
     unsigned             preaccess:1;  /* keyed by ${remote_addr} only */
+    unsigned             cluster:1;    /* scope: cluster (Redis)        */
     uint64_t             id;           /* route and position, hashed   */
     pt_str_t             name;         /* "ROUTE.N" in RateLimit-Policy */
     pt_yaml_node_t      *node;
@@ -48,6 +49,39 @@ void pt_rl_check(pt_shm_zone_t *zone, pt_rl_limit_t *lim, const pt_str_t *key,
  * and read the count. */
 void pt_rl_count_rejected(pt_shm_zone_t *zone, const pt_str_t *route);
 uint64_t pt_rl_rejected(pt_shm_zone_t *zone, const pt_str_t *route);
+/* Count a Redis failure of a cluster limit of the route
+ * (portico_ratelimit_redis_failures_total) and read the count. */
+void pt_rl_count_redis_failure(pt_shm_zone_t *zone, const pt_str_t *route);
+uint64_t pt_rl_redis_failures(pt_shm_zone_t *zone, const pt_str_t *route);
+
+
+#define PT_RL_REDIS_OPEN      0        /* Redis down: count locally      */
+#define PT_RL_REDIS_CLOSED    1        /* Redis down: 503                */
+
+/* The global `redis:`, `redis_failure:` and `redis_timeout:` keys. */
+typedef struct {
+    pt_addr_t            addr;         /* socklen 0: not set            */
+    pt_uint_t            failure;      /* PT_RL_REDIS_OPEN or _CLOSED   */
+    pt_msec_t            timeout;      /* 0: the default, 100 ms        */
+    unsigned             used:1;       /* some limit has scope: cluster */
+} pt_rl_redis_conf_t;
+
+/* A request's wait for Redis (in its pool). */
+typedef struct pt_rl_redis_req_s  pt_rl_redis_req_t;
+
+/* pt_ratelimit_redis.c: cluster scope. One hiredis async connection per
+ * worker on the worker's event loop, reconnected with backoff. */
+int pt_rl_redis_init_worker(pt_rl_redis_conf_t *conf);
+void pt_rl_redis_exit_worker(void);
+/* Count one request of key against the cluster limit lim, the limit at
+ * index i of its route: PT_AGAIN when the request waits for Redis (the
+ * reply resumes it with pt_http_run_phases, which calls this again: then
+ * PT_OK with *v filled in), PT_DECLINED when Redis failed (not connected,
+ * an error or no answer in time; logged at most once a second), PT_ERROR
+ * when out of memory. *rqp is the request's wait, NULL at first. */
+int pt_rl_redis_check(pt_http_request_t *r, pt_rl_redis_req_t **rqp,
+    pt_uint_t i, pt_rl_limit_t *lim, const pt_str_t *key,
+    pt_rl_verdict_t *v);
 
 
 #endif /* PT_RATELIMIT_H */

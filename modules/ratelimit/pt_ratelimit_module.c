@@ -25,12 +25,15 @@ typedef struct {
 
 typedef struct {
     pt_shm_zone_t       *zone;
+    pt_rl_redis_conf_t   redis;
 } pt_rl_main_conf_t;
 
 /* The limit that says the most about this request, for the headers. */
 typedef struct {
     pt_rl_limit_t       *limit;
     pt_rl_verdict_t      verdict;
+    pt_uint_t            resume;       /* 1 + the limit waiting on Redis */
+    pt_rl_redis_req_t   *redis;
 } pt_rl_ctx_t;
 
 
@@ -41,11 +44,30 @@ static int pt_rl_postconfig(pt_conf_t *cf);
 static int pt_rl_preaccess(pt_http_request_t *r);
 static int pt_rl_limit(pt_http_request_t *r);
 static int pt_rl_header_filter(pt_http_request_t *r);
+static int pt_rl_init_worker(pt_cycle_t *cycle);
+static void pt_rl_exit_worker(pt_cycle_t *cycle);
+
+
+static const pt_conf_enum_t  pt_rl_redis_failure_enum[] = {
+    { "open", PT_RL_REDIS_OPEN },
+    { "closed", PT_RL_REDIS_CLOSED },
+    { NULL, 0 }
+};
 
 
 static const pt_command_t  pt_rl_commands[] = {
 
     { "ratelimit", PT_CONF_ROUTE | PT_CONF_SEQ, pt_rl_set_limits, 0, NULL },
+
+    { "redis", PT_CONF_GLOBAL | PT_CONF_SCALAR, pt_conf_set_addr,
+      offsetof(pt_rl_main_conf_t, redis.addr), NULL },
+
+    { "redis_failure", PT_CONF_GLOBAL | PT_CONF_SCALAR, pt_conf_set_enum,
+      offsetof(pt_rl_main_conf_t, redis.failure),
+      pt_rl_redis_failure_enum },
+
+    { "redis_timeout", PT_CONF_GLOBAL | PT_CONF_SCALAR, pt_conf_set_msec,
+      offsetof(pt_rl_main_conf_t, redis.timeout), NULL },
 
     pt_null_command
 };
@@ -57,6 +79,8 @@ pt_module_t  pt_ratelimit_module = {
     .commands = pt_rl_commands,
     .create_conf = pt_rl_create_conf,
     .postconfig = pt_rl_postconfig,
+    .init_worker = pt_rl_init_worker,
+    .exit_worker = pt_rl_exit_worker,
 };
 
 
@@ -160,9 +184,11 @@ pt_rl_parse_limit(pt_conf_t *cf, pt_yaml_node_t *node, pt_rl_limit_t *lim)
             }
 
         } else if (strcmp(k, "scope") == 0) {
-            if (strcmp(v->scalar.data, "local") != 0) {
+            if (strcmp(v->scalar.data, "cluster") == 0) {
+                lim->cluster = 1;
+            } else if (strcmp(v->scalar.data, "local") != 0) {
                 rc = pt_conf_error(cf, v,
-                                   "scope: \"%s\": only local is built so far (cluster is not)",
+                                   "scope: \"%s\" is not local or cluster",
                                    v->scalar.data);
             }
 
@@ -238,6 +264,32 @@ pt_rl_set_limits(pt_conf_t *cf, const pt_command_t *cmd,
 }
 
 
+/* A cluster limit needs `redis:`, an address: hiredis would resolve a
+ * name by blocking. */
+static int
+pt_rl_cluster_conf(pt_conf_t *cf, pt_rl_main_conf_t *mcf, pt_rl_limit_t *lim)
+{
+    if (!lim->cluster) {
+        return PT_OK;
+    }
+
+    if (mcf->redis.addr.socklen == 0 && !mcf->redis.addr.is_name) {
+        return pt_conf_error(cf, lim->node,
+                             "scope: cluster needs the global redis: HOST:PORT");
+    }
+
+    if (mcf->redis.addr.is_name) {
+        return pt_conf_error(cf, lim->node,
+                             "redis: \"%s\": an IP address is needed (names are not resolved)",
+                             mcf->redis.addr.text);
+    }
+
+    mcf->redis.used = 1;
+
+    return PT_OK;
+}
+
+
 static int
 pt_rl_postconfig(pt_conf_t *cf)
 {
@@ -268,6 +320,9 @@ pt_rl_postconfig(pt_conf_t *cf)
             if (pt_str_dup(cf->pool, &lim[j].name, buf, len) == NULL) {
                 return PT_ERROR;
             }
+            if (pt_rl_cluster_conf(cf, mcf, &lim[j]) != PT_OK) {
+                return PT_ERROR;
+            }
         }
     }
 
@@ -295,9 +350,43 @@ pt_rl_postconfig(pt_conf_t *cf)
 }
 
 
+/* A cluster limit through Redis: PT_OK with *v, PT_AGAIN while waiting,
+ * or 503 when Redis fails and redis_failure is closed; open counts it
+ * here instead. */
+static int
+pt_rl_cluster_check(pt_http_request_t *r, pt_rl_main_conf_t *mcf,
+    pt_rl_ctx_t *ctx, size_t i, pt_rl_limit_t *lim, const pt_str_t *key,
+    pt_rl_verdict_t *v)
+{
+    int  rc;
+
+    rc = pt_rl_redis_check(r, &ctx->redis, i, lim, key, v);
+
+    if (rc == PT_AGAIN) {
+        ctx->resume = i + 1;
+        return PT_AGAIN;
+    }
+
+    if (rc != PT_DECLINED) {
+        return rc;
+    }
+
+    pt_rl_count_redis_failure(mcf->zone, &r->route->name);
+
+    if (mcf->redis.failure == PT_RL_REDIS_CLOSED) {
+        return 503;
+    }
+
+    pt_rl_check(mcf->zone, lim, key, pt_monotonic_usec(), v);
+
+    return PT_OK;
+}
+
+
 static int
 pt_rl_run(pt_http_request_t *r, unsigned preaccess)
 {
+    int                  rc;
     size_t               i;
     pt_str_t             key;
     pt_rl_ctx_t         *ctx;
@@ -314,8 +403,15 @@ pt_rl_run(pt_http_request_t *r, unsigned preaccess)
     mcf = pt_cycle->conf[pt_ratelimit_module.index];
     ctx = pt_http_get_module_ctx(r, pt_ratelimit_module);
     lim = rcf->limits.elts;
+    i = 0;
 
-    for (i = 0; i < rcf->limits.nelts; i++) {
+    /* Resumed by Redis's reply: the limits before are counted already. */
+    if (ctx && ctx->resume) {
+        i = ctx->resume - 1;
+        ctx->resume = 0;
+    }
+
+    for ( /* void */ ; i < rcf->limits.nelts; i++) {
         if (lim[i].preaccess != preaccess) {
             continue;
         }
@@ -328,14 +424,22 @@ pt_rl_run(pt_http_request_t *r, unsigned preaccess)
             continue;
         }
 
-        pt_rl_check(mcf->zone, &lim[i], &key, pt_monotonic_usec(), &v);
-
         if (ctx == NULL) {
             ctx = pt_pcalloc(r->pool, sizeof(pt_rl_ctx_t));
             if (ctx == NULL) {
                 return PT_ERROR;
             }
             pt_http_set_module_ctx(r, ctx, pt_ratelimit_module);
+        }
+
+        if (lim[i].cluster) {
+            rc = pt_rl_cluster_check(r, mcf, ctx, i, &lim[i], &key, &v);
+            if (rc != PT_OK) {
+                return rc;
+            }
+
+        } else {
+            pt_rl_check(mcf->zone, &lim[i], &key, pt_monotonic_usec(), &v);
         }
 
         if (ctx->limit == NULL || !v.allowed
@@ -370,6 +474,24 @@ static int
 pt_rl_limit(pt_http_request_t *r)
 {
     return pt_rl_run(r, 0);
+}
+
+
+static int
+pt_rl_init_worker(pt_cycle_t *cycle)
+{
+    pt_rl_main_conf_t  *mcf;
+
+    mcf = cycle->conf[pt_ratelimit_module.index];
+
+    return pt_rl_redis_init_worker(&mcf->redis);
+}
+
+
+static void
+pt_rl_exit_worker(pt_cycle_t *cycle)
+{
+    pt_rl_redis_exit_worker();
 }
 
 
