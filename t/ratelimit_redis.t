@@ -78,10 +78,15 @@ routes:
     match: { path: /tiny }
     respond: { status: 200, body: "ok" }
     ratelimit: [ { key: "\${query.k}", rate: 1/m, scope: cluster } ]
+  - name: window
+    match: { path: /window }
+    respond: { status: 200, body: "ok" }
+    ratelimit: [ { key: "\${query.k}", rate: 3/m, scope: cluster,
+                   algorithm: sliding_window } ]
 EOF
     $node{$mode} = $t;
 }
-$node{open}->plan(20);    # the closed node's log is checked too
+$node{open}->plan(25);    # the closed node's log is checked too
 
 my ($pa, $pb) = map { $node{$_}->port('GW') } qw(open closed);
 
@@ -109,6 +114,27 @@ is($r->{headers}{'ratelimit-policy'}, '"shared.0";q=50;w=1',
    '  with RateLimit-Policy');
 like($r->{headers}{ratelimit} // '', qr/^"shared\.0";r=\d+;t=\d+\z/,
      '  and RateLimit');
+
+# A sliding window, 3 a minute, across both nodes; keys that expire.
+my @st = map { get($_ % 2 ? $pa : $pb, '/window?k=w')->{status} } 1 .. 4;
+is("@st", '200 200 200 429', 'sliding window 3/m across nodes: 3 pass');
+sub redis_cmd ($cmd) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $rport)
+        or die "connect to redis: $!";
+    print $s "$cmd\r\n";
+    my $line = <$s> // '';
+    if ($line =~ /^\$(\d+)/) {
+        read($s, $line, $1);
+    }
+    return $line =~ s/\r\n\z//r;
+}
+my $ttl = redis_cmd('PTTL portico:rl:{window.0}:w');
+ok($ttl =~ /^:(\d+)/ && $1 > 0 && $1 <= 121000,
+   "its key expires after two windows at most: $ttl");
+$ttl = redis_cmd('PTTL portico:rl:{tiny.0}:1');
+ok($ttl =~ /^:(\d+)/ && $1 > 0 && $1 <= 61000,
+   "a token bucket key expires once full again: $ttl");
 
 # 4 clients per node for 4 s against 50/s shared: one limit's worth.
 my ($ok, $bad) = drive(4, '/shared', ($pa) x 4, ($pb) x 4);
@@ -155,16 +181,15 @@ kill 'CONT', $redis_pid;
 ok(cluster_counts(), 'Redis resumed: counted in Redis again');
 
 # Redis forgets its scripts: NOSCRIPT, and the script is sent whole.
-my $rs = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $rport)
-    or die "connect to redis: $!";
-print $rs "SCRIPT FLUSH\r\n";
-like(scalar(<$rs> // ''), qr/^\+OK/, 'SCRIPT FLUSH');
+like(redis_cmd('SCRIPT FLUSH'), qr/^\+OK/, 'SCRIPT FLUSH');
 my $errors = () = $node{closed}->error_log =~ /\[error\]/g;
 ok(cluster_counts(), 'after SCRIPT FLUSH: still counted in Redis');
 is(scalar(() = $node{closed}->error_log =~ /\[error\]/g), $errors,
    '  with no error on the way');
-print $rs "INFO commandstats\r\n";
-my ($len) = (<$rs> // '') =~ /^\$(\d+)/;
-read($rs, my $info, $len // 0);
-like($info // '', qr/^cmdstat_eval:calls=[1-9]/m,
+like(redis_cmd('INFO commandstats'), qr/^cmdstat_eval:calls=[1-9]/m,
      '  the script was sent whole (EVAL) after NOSCRIPT');
+
+# A reload: the new workers connect and count in Redis from the start.
+$node{closed}->reload;
+ok($node{closed}->wait_log(qr/reload generation 2 ok/, 15), 'reloaded');
+ok(cluster_counts(), 'after the reload: counted in Redis');
