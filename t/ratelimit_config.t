@@ -1,5 +1,5 @@
 # Configuration errors of `ratelimit:`, each at its FILE:LINE:COL; what is
-# not built yet (mode: delay, scope: cluster) is refused, not ignored.
+# not built yet (scope: cluster) is refused, not ignored.
 
 use strict;
 use warnings;
@@ -10,7 +10,7 @@ use Test::More;
 use Test::Portico;
 use Test::Portico::ConfigCheck;
 
-my $t = Test::Portico->new()->has_module(qw/router ratelimit/)->plan(19);
+my $t = Test::Portico->new()->has_module(qw/router ratelimit/)->plan(22);
 
 my $cc = Test::Portico::ConfigCheck->new($t, <<"EOF");
 workers: 1
@@ -37,8 +37,12 @@ EOF
     is($rc, 0, 'a good ratelimit config passes -t') or diag $out;
 }
 
-$cc->one_error('delay mode', route('[ { key: k, rate: 1/s, mode: delay } ]'),
-               qr/mode: "delay": only reject is built so far/, ['delay']);
+$cc->one_error('delay with a sliding window',
+               route('[ { key: k, rate: 1/s, mode: delay, '
+                     . 'algorithm: sliding_window } ]'),
+               qr/mode: delay needs the token bucket/, ['{ key']);
+$cc->one_error('unknown mode', route('[ { key: k, rate: 1/s, mode: drop } ]'),
+               qr/mode: "drop" is not reject or delay/, ['drop']);
 $cc->one_error('cluster scope',
                route('[ { key: k, rate: 1/s, scope: cluster } ]'),
                qr/scope: "cluster": only local is built so far/, ['cluster']);
