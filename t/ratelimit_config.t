@@ -1,6 +1,5 @@
 # Configuration errors of `ratelimit:` and of the global redis keys, each
-# at its FILE:LINE:COL; what is not built yet (mode: delay) is refused,
-# not ignored.
+# at its FILE:LINE:COL.
 
 use strict;
 use warnings;
@@ -11,7 +10,7 @@ use Test::More;
 use Test::Portico;
 use Test::Portico::ConfigCheck;
 
-my $t = Test::Portico->new()->has_module(qw/router ratelimit/)->plan(29);
+my $t = Test::Portico->new()->has_module(qw/router ratelimit/)->plan(32);
 
 my $cc = Test::Portico::ConfigCheck->new($t, <<"EOF");
 workers: 1
@@ -38,8 +37,12 @@ EOF
     is($rc, 0, 'a good ratelimit config passes -t') or diag $out;
 }
 
-$cc->one_error('delay mode', route('[ { key: k, rate: 1/s, mode: delay } ]'),
-               qr/mode: "delay": only reject is built so far/, ['delay']);
+$cc->one_error('delay with a sliding window',
+               route('[ { key: k, rate: 1/s, mode: delay, '
+                     . 'algorithm: sliding_window } ]'),
+               qr/mode: delay needs the token bucket/, ['{ key']);
+$cc->one_error('unknown mode', route('[ { key: k, rate: 1/s, mode: drop } ]'),
+               qr/mode: "drop" is not reject or delay/, ['drop']);
 {
     my ($rc, $out) = $cc->check("redis: 127.0.0.1:6379\n"
         . "redis_failure: closed\nredis_timeout: 50ms\n"

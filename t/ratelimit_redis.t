@@ -83,10 +83,15 @@ routes:
     respond: { status: 200, body: "ok" }
     ratelimit: [ { key: "\${query.k}", rate: 3/m, scope: cluster,
                    algorithm: sliding_window } ]
+  - name: delayed
+    match: { path: /delayed }
+    respond: { status: 200, body: "ok" }
+    ratelimit: [ { key: "all", rate: 10/s, burst: 5, mode: delay,
+                   scope: cluster } ]
 EOF
     $node{$mode} = $t;
 }
-$node{open}->plan(25);    # the closed node's log is checked too
+$node{open}->plan(27);    # the closed node's log is checked too
 
 my ($pa, $pb) = map { $node{$_}->port('GW') } qw(open closed);
 
@@ -136,6 +141,15 @@ $ttl = redis_cmd('PTTL portico:rl:{tiny.0}:1');
 ok($ttl =~ /^:(\d+)/ && $1 > 0 && $1 <= 61000,
    "a token bucket key expires once full again: $ttl");
 
+# mode: delay in cluster scope: the script says how long to wait. Five
+# requests one after the other, alternating nodes, at 10/s: the last four
+# each wait for their turn, 100 ms apart (a lower bound only).
+my $t0 = time;
+@st = map { get($_ % 2 ? $pa : $pb, '/delayed')->{status} } 1 .. 5;
+my $took = time - $t0;
+is("@st", '200 200 200 200 200', 'mode: delay across nodes: all 200');
+ok($took >= 0.38, sprintf('  held for their turns: %.2f s (>= 0.4)', $took));
+
 # 4 clients per node for 4 s against 50/s shared: one limit's worth.
 my ($ok, $bad) = drive(4, '/shared', ($pa) x 4, ($pb) x 4);
 ok($ok >= 190 && $ok <= 211,
@@ -164,7 +178,7 @@ ok(cluster_counts(), 'Redis restarted: counted in Redis again');
 
 # A hung Redis: no answer within redis_timeout is a failure too.
 kill 'STOP', $redis_pid;
-my $t0 = time;
+$t0 = time;
 is(get($pb, '/shared')->{status}, 503, 'Redis hung: closed answers 503');
 ok(time - $t0 < 2, '  after redis_timeout, not a hang');
 # Clients that leave while their request waits on the hung Redis: the

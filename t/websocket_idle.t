@@ -56,7 +56,9 @@ $res = ws_client('busy', $url, '--every', 0.5, '--for', 3,
 ok($res->{open_at_end}, 'a tunnel with traffic every 0.5 s stays open for 3 s')
     or diag explain $res;
 is($res->{echoes}, $res->{sent}, 'every message was echoed');
-cmp_ok($res->{sent} // 0, '>=', 6, 'at least 6 of them');
+# 6 if the client keeps time; a busy machine may let it send fewer, but 4
+# still span 1.5 s, past the 1 s idle timeout.
+cmp_ok($res->{sent} // 0, '>=', 4, 'at least 4 of them');
 
 ok(wait_until(sub { scalar(access_lines('busy-1')) }),
    'the busy tunnel is logged once it ends');

@@ -22,6 +22,7 @@ typedef struct {
     uint64_t             burst;
     unsigned             algorithm;
     unsigned             empty_bucket:1;   /* an empty key counts too  */
+    unsigned             delay:1;      /* mode: delay (token bucket)   */
     unsigned             preaccess:1;  /* keyed by ${remote_addr} only */
     unsigned             cluster:1;    /* scope: cluster (Redis)        */
     uint64_t             id;           /* route and position, hashed   */
@@ -35,6 +36,8 @@ typedef struct {
     uint64_t             remaining;
     uint64_t             reset;        /* seconds until fully replenished */
     uint64_t             retry_after;  /* seconds, when not allowed     */
+    uint64_t             delay_us;     /* token bucket: until the
+                                          request's turn at the rate    */
 } pt_rl_verdict_t;
 
 

@@ -5,7 +5,10 @@
  *     - { key: "${consumer}", rate: 100/s, burst: 20 }
  *     - { key: "${remote_addr}", rate: 1000/m, algorithm: sliding_window }
  *
- * Every limit of a route must pass. Limits keyed by ${remote_addr} alone
+ * Every limit of a route must pass. With `mode: delay` (token bucket), a
+ * request beyond the rate but within the burst waits, on a timer, for its
+ * turn at the rate (nginx's limit_req without nodelay); beyond the burst
+ * it is rejected. Limits keyed by ${remote_addr} alone
  * run in PREACCESS, before auth spends CPU on a flood; the others in
  * LIMIT, once the consumer is known. A request over a limit gets 429 with
  * Retry-After; every response of a limited route carries RateLimit-Policy
@@ -28,11 +31,16 @@ typedef struct {
     pt_rl_redis_conf_t   redis;
 } pt_rl_main_conf_t;
 
-/* The limit that says the most about this request, for the headers. */
+/* The limit that says the most about this request, for the headers, and
+ * the wait of a delayed request. */
 typedef struct {
     pt_rl_limit_t       *limit;
     pt_rl_verdict_t      verdict;
+    pt_http_request_t   *r;
+    pt_event_t           timer;
+    unsigned             counted[2];   /* LIMIT, PREACCESS limits done   */
     pt_uint_t            resume;       /* 1 + the limit waiting on Redis */
+    uint64_t             delay_us;     /* the longest delay before it   */
     pt_rl_redis_req_t   *redis;
 } pt_rl_ctx_t;
 
@@ -177,9 +185,11 @@ pt_rl_parse_limit(pt_conf_t *cf, pt_yaml_node_t *node, pt_rl_limit_t *lim)
             }
 
         } else if (strcmp(k, "mode") == 0) {
-            if (strcmp(v->scalar.data, "reject") != 0) {
+            if (strcmp(v->scalar.data, "delay") == 0) {
+                lim->delay = 1;
+            } else if (strcmp(v->scalar.data, "reject") != 0) {
                 rc = pt_conf_error(cf, v,
-                                   "mode: \"%s\": only reject is built so far (delay is not)",
+                                   "mode: \"%s\" is not reject or delay",
                                    v->scalar.data);
             }
 
@@ -212,6 +222,10 @@ pt_rl_parse_limit(pt_conf_t *cf, pt_yaml_node_t *node, pt_rl_limit_t *lim)
     }
 
     if (lim->algorithm == PT_RL_SLIDING_WINDOW) {
+        if (lim->delay) {
+            return pt_conf_error(cf, node,
+                                 "mode: delay needs the token bucket: a sliding window has no turn to wait for");
+        }
         if (lim->burst) {
             return pt_conf_error(cf, node,
                                  "burst is for token_bucket; a sliding window counts the rate alone");
@@ -350,6 +364,59 @@ pt_rl_postconfig(pt_conf_t *cf)
 }
 
 
+static void
+pt_rl_resume(pt_event_t *ev)
+{
+    pt_rl_ctx_t  *ctx;
+
+    ctx = ev->data;
+
+    /* The phase that waited runs again and finds its limits counted. */
+    pt_http_run_phases(ctx->r);
+}
+
+
+/* A request that ends while it waits (the client left) must not be woken
+ * in freed memory. */
+static void
+pt_rl_cleanup(void *data)
+{
+    pt_rl_ctx_t  *ctx;
+
+    ctx = data;
+
+    if (ctx->timer.timer_set) {
+        pt_timer_del(&ctx->timer);
+    }
+}
+
+
+static pt_rl_ctx_t *
+pt_rl_ctx(pt_http_request_t *r)
+{
+    pt_rl_ctx_t  *ctx;
+
+    ctx = pt_http_get_module_ctx(r, pt_ratelimit_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = pt_pcalloc(r->pool, sizeof(pt_rl_ctx_t));
+    if (ctx == NULL
+        || pt_pool_cleanup_add(r->pool, pt_rl_cleanup, ctx) == NULL)
+    {
+        return NULL;
+    }
+
+    ctx->r = r;
+    ctx->timer.data = ctx;
+    ctx->timer.handler = pt_rl_resume;
+    pt_http_set_module_ctx(r, ctx, pt_ratelimit_module);
+
+    return ctx;
+}
+
+
 /* A cluster limit through Redis: PT_OK with *v, PT_AGAIN while waiting,
  * or 503 when Redis fails and redis_failure is closed; open counts it
  * here instead. */
@@ -388,6 +455,7 @@ pt_rl_run(pt_http_request_t *r, unsigned preaccess)
 {
     int                  rc;
     size_t               i;
+    uint64_t             delay;
     pt_str_t             key;
     pt_rl_ctx_t         *ctx;
     pt_rl_limit_t       *lim;
@@ -400,14 +468,22 @@ pt_rl_run(pt_http_request_t *r, unsigned preaccess)
         return PT_CONTINUE;
     }
 
-    mcf = pt_cycle->conf[pt_ratelimit_module.index];
     ctx = pt_http_get_module_ctx(r, pt_ratelimit_module);
+
+    if (ctx && ctx->counted[preaccess]) {
+        /* Resumed after a delay (or woken early: keep waiting). */
+        return ctx->timer.timer_set ? PT_AGAIN : PT_CONTINUE;
+    }
+
+    mcf = pt_cycle->conf[pt_ratelimit_module.index];
     lim = rcf->limits.elts;
+    delay = 0;
     i = 0;
 
     /* Resumed by Redis's reply: the limits before are counted already. */
     if (ctx && ctx->resume) {
         i = ctx->resume - 1;
+        delay = ctx->delay_us;
         ctx->resume = 0;
     }
 
@@ -425,16 +501,16 @@ pt_rl_run(pt_http_request_t *r, unsigned preaccess)
         }
 
         if (ctx == NULL) {
-            ctx = pt_pcalloc(r->pool, sizeof(pt_rl_ctx_t));
+            ctx = pt_rl_ctx(r);
             if (ctx == NULL) {
                 return PT_ERROR;
             }
-            pt_http_set_module_ctx(r, ctx, pt_ratelimit_module);
         }
 
         if (lim[i].cluster) {
             rc = pt_rl_cluster_check(r, mcf, ctx, i, &lim[i], &key, &v);
             if (rc != PT_OK) {
+                ctx->delay_us = delay;
                 return rc;
             }
 
@@ -457,6 +533,21 @@ pt_rl_run(pt_http_request_t *r, unsigned preaccess)
                                 (unsigned long) v.retry_after);
             return 429;
         }
+
+        if (lim[i].delay && v.delay_us > delay) {
+            delay = v.delay_us;
+        }
+    }
+
+    if (ctx) {
+        ctx->counted[preaccess] = 1;
+    }
+
+    /* Whole milliseconds, rounded down: the turn is never missed by
+     * more than the timer's own lateness. */
+    if (delay >= 1000) {
+        pt_timer_add(&ctx->timer, (pt_msec_t) (delay / 1000));
+        return PT_AGAIN;
     }
 
     return PT_CONTINUE;

@@ -38,8 +38,9 @@
 
 
 /* KEYS[1] the bucket; ARGV: algorithm (0 GCRA, 1 sliding window), count,
- * period (us), burst. Returns allowed, remaining, reset and retry_after,
- * the last two in microseconds. */
+ * period (us), burst. Returns allowed, remaining, reset, retry_after and
+ * delay (the request's turn at the rate, for mode: delay), the last three
+ * in microseconds. */
 static const char  pt_rl_redis_script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
@@ -50,7 +51,7 @@ static const char  pt_rl_redis_script[] =
     "  local tau = tonumber(ARGV[4]) * t1\n"
     "  local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or 0), now)\n"
     "  if tat - now > tau then\n"
-    "    return {0, 0, tat - now, tat - now - tau}\n"
+    "    return {0, 0, tat - now, tat - now - tau, 0}\n"
     "  end\n"
     "  local new = tat + t1\n"
     "  redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX',\n"
@@ -59,7 +60,7 @@ static const char  pt_rl_redis_script[] =
     "  if new - now <= tau then\n"
     "    rem = math.floor((tau - (new - now)) / t1) + 1\n"
     "  end\n"
-    "  return {1, rem, new - now, 0}\n"
+    "  return {1, rem, new - now, 0, tat - now}\n"
     "end\n"
     "local w = math.floor(now / period)\n"
     "local e = (now % period) / period\n"
@@ -74,12 +75,12 @@ static const char  pt_rl_redis_script[] =
     "local est = prev * (1 - e) + cur\n"
     "local left = (w + 1) * period - now\n"
     "if est + 1 > count then\n"
-    "  return {0, 0, left, left}\n"
+    "  return {0, 0, left, left, 0}\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'w', string.format('%.0f', w),\n"
     "           'c', cur + 1, 'p', prev)\n"
     "redis.call('PEXPIRE', KEYS[1], math.ceil((left + period) / 1000) + 1)\n"
-    "return {1, math.floor(count - est - 1), left, 0}\n";
+    "return {1, math.floor(count - est - 1), left, 0, 0}\n";
 
 
 /* What a pending command needs, owned by hiredis's callback (malloc). */
@@ -403,12 +404,12 @@ pt_rl_redis_verdict(redisReply *reply, pt_rl_redis_req_t *rq)
     size_t        i;
     redisReply  **e;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5) {
         return PT_ERROR;
     }
 
     e = reply->element;
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         if (e[i]->type != REDIS_REPLY_INTEGER || e[i]->integer < 0) {
             return PT_ERROR;
         }
@@ -418,6 +419,7 @@ pt_rl_redis_verdict(redisReply *reply, pt_rl_redis_req_t *rq)
     rq->verdict.remaining = (uint64_t) e[1]->integer;
     rq->verdict.reset = pt_rl_redis_seconds(e[2]->integer);
     rq->verdict.retry_after = pt_rl_redis_seconds(e[3]->integer);
+    rq->verdict.delay_us = (uint64_t) e[4]->integer;
 
     if (!rq->verdict.allowed && rq->verdict.retry_after == 0) {
         rq->verdict.retry_after = 1;

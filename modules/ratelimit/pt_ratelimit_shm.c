@@ -174,6 +174,7 @@ pt_rl_gcra(pt_rl_slot_t *s, pt_rl_limit_t *lim, uint64_t now_us,
             v->remaining = 0;
             v->reset = pt_rl_seconds_up(tat - now_us);
             v->retry_after = pt_rl_seconds_up(tat - now_us - tau);
+            v->delay_us = 0;
             if (v->retry_after == 0) {
                 v->retry_after = 1;
             }
@@ -192,6 +193,7 @@ pt_rl_gcra(pt_rl_slot_t *s, pt_rl_limit_t *lim, uint64_t now_us,
     __atomic_store_n(&s->idle_at, new, __ATOMIC_RELEASE);
 
     v->allowed = 1;
+    v->delay_us = tat - now_us;
     /* The requests that would still pass now, this one counted. */
     v->remaining = new - now_us <= tau ? (tau - (new - now_us)) / t + 1 : 0;
     v->reset = pt_rl_seconds_up(new - now_us);
@@ -236,6 +238,7 @@ pt_rl_window(pt_rl_slot_t *s, pt_rl_limit_t *lim, uint64_t now_us,
             v->remaining = 0;
             v->reset = pt_rl_seconds_up(end - now_us);
             v->retry_after = v->reset ? v->reset : 1;
+            v->delay_us = 0;
             return;
         }
 
@@ -255,6 +258,7 @@ pt_rl_window(pt_rl_slot_t *s, pt_rl_limit_t *lim, uint64_t now_us,
     v->remaining = (uint64_t) ((double) lim->count - estimate - 1.0);
     v->reset = pt_rl_seconds_up(end - now_us);
     v->retry_after = 0;
+    v->delay_us = 0;
 }
 
 
