@@ -11,7 +11,8 @@
  * Retry-After; every response of a limited route carries RateLimit-Policy
  * and RateLimit (the IETF httpapi draft) and X-RateLimit-Limit, -Remaining
  * and -Reset, for the limit closest to running out. The counts live in
- * the "ratelimit" zone (pt_ratelimit_shm.c), shared by every worker.
+ * the "ratelimit" zone (pt_ratelimit_shm.c), shared by every worker. A
+ * route's `concurrency:` is pt_ratelimit_concurrency.c.
  */
 
 #include "pt_ratelimit.h"
@@ -20,18 +21,8 @@
 
 
 typedef struct {
-    pt_array_t           limits;       /* pt_rl_limit_t                 */
-} pt_rl_route_conf_t;
-
-typedef struct {
     pt_shm_zone_t       *zone;
 } pt_rl_main_conf_t;
-
-/* The limit that says the most about this request, for the headers. */
-typedef struct {
-    pt_rl_limit_t       *limit;
-    pt_rl_verdict_t      verdict;
-} pt_rl_ctx_t;
 
 
 static void *pt_rl_create_conf(pt_conf_t *cf, pt_conf_level_e level);
@@ -46,6 +37,8 @@ static int pt_rl_header_filter(pt_http_request_t *r);
 static const pt_command_t  pt_rl_commands[] = {
 
     { "ratelimit", PT_CONF_ROUTE | PT_CONF_SEQ, pt_rl_set_limits, 0, NULL },
+
+    { "concurrency", PT_CONF_ROUTE | PT_CONF_MAP, pt_rl_conc_set, 0, NULL },
 
     pt_null_command
 };
@@ -269,6 +262,10 @@ pt_rl_postconfig(pt_conf_t *cf)
                 return PT_ERROR;
             }
         }
+    }
+
+    if (pt_rl_conc_postconfig(cf) != PT_OK) {
+        return PT_ERROR;
     }
 
     if (n == 0) {
