@@ -41,6 +41,18 @@ typedef struct {
 } pt_rl_verdict_t;
 
 
+typedef struct pt_rl_conc_s      pt_rl_conc_t;
+typedef struct pt_rl_conc_ctx_s  pt_rl_conc_ctx_t;
+
+/* A route's config. */
+typedef struct {
+    pt_array_t           limits;       /* pt_rl_limit_t                 */
+    pt_rl_conc_t        *concurrency;  /* NULL: not limited             */
+} pt_rl_route_conf_t;
+
+extern pt_module_t  pt_ratelimit_module;
+
+
 /* pt_ratelimit_shm.c: the "ratelimit" zone, a fixed table of slots that
  * every worker updates with compare-and-swap, no lock. */
 int pt_rl_zone_init(pt_shm_zone_t *zone, void *old_data);
@@ -72,6 +84,25 @@ typedef struct {
 /* A request's wait for Redis (in its pool). */
 typedef struct pt_rl_redis_req_s  pt_rl_redis_req_t;
 
+/* A request's state: the limit that says the most about it, for the
+ * headers; the wait of a delayed request or of one waiting on Redis; its
+ * place under the route's concurrency limit. */
+typedef struct {
+    pt_rl_limit_t       *limit;
+    pt_rl_verdict_t      verdict;
+    pt_http_request_t   *r;
+    pt_event_t           timer;
+    unsigned             counted[2];   /* LIMIT, PREACCESS limits done   */
+    pt_uint_t            resume;       /* 1 + the limit waiting on Redis */
+    uint64_t             delay_us;     /* the longest delay before it   */
+    pt_rl_redis_req_t   *redis;
+    pt_rl_conc_ctx_t    *conc;
+} pt_rl_ctx_t;
+
+/* The request's ctx, made (with its cleanup) on first use; NULL when out
+ * of memory. */
+pt_rl_ctx_t *pt_rl_request_ctx(pt_http_request_t *r);
+
 /* pt_ratelimit_redis.c: cluster scope. One hiredis async connection per
  * worker on the worker's event loop, reconnected with backoff. */
 int pt_rl_redis_init_worker(pt_rl_redis_conf_t *conf);
@@ -85,6 +116,15 @@ void pt_rl_redis_exit_worker(void);
 int pt_rl_redis_check(pt_http_request_t *r, pt_rl_redis_req_t **rqp,
     pt_uint_t i, pt_rl_limit_t *lim, const pt_str_t *key,
     pt_rl_verdict_t *v);
+
+
+/* pt_ratelimit_concurrency.c: a route's `concurrency:` (requests in
+ * flight across all workers, a queue that waits without blocking). */
+int pt_rl_conc_set(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
+/* The "concurrency" zone and the LIMIT and LOG handlers, when a route
+ * has the key. */
+int pt_rl_conc_postconfig(pt_conf_t *cf);
 
 
 #endif /* PT_RATELIMIT_H */

@@ -14,7 +14,8 @@
  * Retry-After; every response of a limited route carries RateLimit-Policy
  * and RateLimit (the IETF httpapi draft) and X-RateLimit-Limit, -Remaining
  * and -Reset, for the limit closest to running out. The counts live in
- * the "ratelimit" zone (pt_ratelimit_shm.c), shared by every worker.
+ * the "ratelimit" zone (pt_ratelimit_shm.c), shared by every worker. A
+ * route's `concurrency:` is pt_ratelimit_concurrency.c.
  */
 
 #include "pt_ratelimit.h"
@@ -23,26 +24,9 @@
 
 
 typedef struct {
-    pt_array_t           limits;       /* pt_rl_limit_t                 */
-} pt_rl_route_conf_t;
-
-typedef struct {
     pt_shm_zone_t       *zone;
     pt_rl_redis_conf_t   redis;
 } pt_rl_main_conf_t;
-
-/* The limit that says the most about this request, for the headers, and
- * the wait of a delayed request. */
-typedef struct {
-    pt_rl_limit_t       *limit;
-    pt_rl_verdict_t      verdict;
-    pt_http_request_t   *r;
-    pt_event_t           timer;
-    unsigned             counted[2];   /* LIMIT, PREACCESS limits done   */
-    pt_uint_t            resume;       /* 1 + the limit waiting on Redis */
-    uint64_t             delay_us;     /* the longest delay before it   */
-    pt_rl_redis_req_t   *redis;
-} pt_rl_ctx_t;
 
 
 static void *pt_rl_create_conf(pt_conf_t *cf, pt_conf_level_e level);
@@ -76,6 +60,8 @@ static const pt_command_t  pt_rl_commands[] = {
 
     { "redis_timeout", PT_CONF_GLOBAL | PT_CONF_SCALAR, pt_conf_set_msec,
       offsetof(pt_rl_main_conf_t, redis.timeout), NULL },
+
+    { "concurrency", PT_CONF_ROUTE | PT_CONF_MAP, pt_rl_conc_set, 0, NULL },
 
     pt_null_command
 };
@@ -340,6 +326,10 @@ pt_rl_postconfig(pt_conf_t *cf)
         }
     }
 
+    if (pt_rl_conc_postconfig(cf) != PT_OK) {
+        return PT_ERROR;
+    }
+
     if (n == 0) {
         return PT_OK;
     }
@@ -391,8 +381,8 @@ pt_rl_cleanup(void *data)
 }
 
 
-static pt_rl_ctx_t *
-pt_rl_ctx(pt_http_request_t *r)
+pt_rl_ctx_t *
+pt_rl_request_ctx(pt_http_request_t *r)
 {
     pt_rl_ctx_t  *ctx;
 
@@ -501,7 +491,7 @@ pt_rl_run(pt_http_request_t *r, unsigned preaccess)
         }
 
         if (ctx == NULL) {
-            ctx = pt_rl_ctx(r);
+            ctx = pt_rl_request_ctx(r);
             if (ctx == NULL) {
                 return PT_ERROR;
             }
