@@ -25,9 +25,15 @@ my $t = Test::Portico->new()->has_module(qw/router status/);
 my ($rc, $out) = run_cmd(10, 'prlimit', '--version');
 plan(skip_all => 'no prlimit command (util-linux)') if $rc != 0;
 # Under ASan a failed allocation aborts the process by default; here it
-# must fail the way it does without ASan (calloc returns NULL).
+# must fail the way it does without ASan (calloc returns NULL). And the
+# rollback SIGKILLs the other new worker, which may be inside
+# LeakSanitizer's check at its own failed exit right then: the check's
+# tracer then reports the thread it lost ("Unable to get registers").
+# That is the sanitizer's race, not a leak, so leaks are not checked here
+# (every other test checks them).
 $ENV{ASAN_OPTIONS} = join ':', grep { length }
-                     $ENV{ASAN_OPTIONS} // '', 'allocator_may_return_null=1';
+                     $ENV{ASAN_OPTIONS} // '', 'allocator_may_return_null=1',
+                     'detect_leaks=0';
 $t->plan(14);
 
 # What the failing workers log is the point of the test.
