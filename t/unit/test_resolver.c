@@ -200,36 +200,41 @@ write_hosts(const char *a_addr)
 static uint16_t
 free_port(void)
 {
-    int                 u, t;
+    int                 u, t, tries;
     uint16_t            port;
     socklen_t           len;
     struct sockaddr_in  sin;
 
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-
-    u = socket(AF_INET, SOCK_DGRAM, 0);
-    t = socket(AF_INET, SOCK_STREAM, 0);
     port = 0;
 
-    if (u >= 0 && t >= 0
-        && bind(u, (struct sockaddr *) &sin, sizeof(sin)) == 0)
-    {
-        len = sizeof(sin);
-        if (getsockname(u, (struct sockaddr *) &sin, &len) == 0
-            && bind(t, (struct sockaddr *) &sin, sizeof(sin)) == 0)
+    /* The UDP port the kernel picks may be taken for TCP (a socket of
+     * another test in TIME_WAIT, say): pick again. */
+    for (tries = 0; tries < 20 && port == 0; tries++) {
+        memset(&sin, 0, sizeof(sin));
+        sin.sin_family = AF_INET;
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+        u = socket(AF_INET, SOCK_DGRAM, 0);
+        t = socket(AF_INET, SOCK_STREAM, 0);
+
+        if (u >= 0 && t >= 0
+            && bind(u, (struct sockaddr *) &sin, sizeof(sin)) == 0)
         {
-            port = ntohs(sin.sin_port);
+            len = sizeof(sin);
+            if (getsockname(u, (struct sockaddr *) &sin, &len) == 0
+                && bind(t, (struct sockaddr *) &sin, sizeof(sin)) == 0)
+            {
+                port = ntohs(sin.sin_port);
+            }
         }
-    }
 
-    if (u >= 0) {
-        close(u);
-    }
+        if (u >= 0) {
+            close(u);
+        }
 
-    if (t >= 0) {
-        close(t);
+        if (t >= 0) {
+            close(t);
+        }
     }
 
     return port;
