@@ -82,6 +82,8 @@ struct pt_cache_node_s {
     char              *key;          /* route "\0" key text             */
     uint32_t           route_len;
     uint32_t           key_len;      /* of the key text alone           */
+    int64_t            hint;         /* while written: the expected body
+                                        length, -1 unknown              */
 
     /* Public, read-only for readers. */
     uint8_t            hash[PT_CACHE_HASH_LEN];
