@@ -51,7 +51,6 @@ struct pt_cache_s {
 
 static pt_cache_node_t **pt_cache_bucket(pt_cache_t *c, const uint8_t *hash);
 static pt_cache_node_t *pt_cache_find(pt_cache_t *c, const uint8_t *hash);
-static int pt_cache_is_indexed(pt_cache_t *c, pt_cache_node_t *node);
 static void pt_cache_lru_remove(pt_cache_t *c, pt_cache_node_t *node);
 static void pt_cache_lru_push(pt_cache_t *c, pt_cache_node_t *node);
 static void pt_cache_link(pt_cache_t *c, pt_cache_node_t *node);
@@ -128,20 +127,19 @@ pt_cache_lookup(pt_cache_t *c, const uint8_t *hash, int claim, int64_t now,
         *node = n;
         rc = PT_CACHE_FOUND;
 
+    } else if (n && pt_cache_claim_live(n, now, lock_ms)) {
+        rc = PT_CACHE_BUSY;
+
     } else if (!claim) {
         rc = PT_CACHE_NONE;
 
     } else if (n) {
-        if (pt_cache_claim_live(n, now, lock_ms)) {
-            rc = PT_CACHE_BUSY;
-
-        } else {
-            /* The claimer is gone or too slow: the hash is ours now. */
-            n->updater = pid;
-            n->update_since = now;
-            *node = n;
-            rc = PT_CACHE_CLAIMED;
-        }
+        /* The claimer is gone or too slow: the hash is ours now. */
+        n->updater = pid;
+        n->update_since = now;
+        n->refs++;
+        *node = n;
+        rc = PT_CACHE_CLAIMED;
 
     } else {
         n = pt_cache_alloc(c, sizeof(pt_cache_node_t));
@@ -156,6 +154,7 @@ pt_cache_lookup(pt_cache_t *c, const uint8_t *hash, int claim, int64_t now,
             n->update_since = now;
             n->bytes = sizeof(pt_cache_node_t);
             n->linked = 1;
+            n->refs = 1;            /* the claimer's */
 
             b = pt_cache_bucket(c, hash);
             n->hnext = *b;
@@ -207,17 +206,16 @@ pt_cache_unclaim(pt_cache_t *c, pt_cache_node_t *node)
 
     pt_shmtx_lock(&c->slab->mutex);
 
-    /* A placeholder is not referenced: if its claim was taken over, the
-     * new claimer may have replaced and freed it already. Only a node
-     * still in the index is touched; one that is not is either gone or a
-     * replaced entry whose claim no longer matters. */
-    if (pt_cache_is_indexed(c, node) && node->updater == pid) {
-        if (node->complete) {
+    /* The caller's reference keeps node valid even when its claim was
+     * taken over and it was replaced since: then it is unlinked and its
+     * claim no longer matters. */
+    if (node->updater == pid) {
+        if (node->complete || !node->linked) {
             node->updater = 0;
 
         } else {
             pt_cache_unlink(c, node);
-            pt_cache_free_node(c, node);
+            node->updater = 0;
         }
     }
 
@@ -531,23 +529,6 @@ pt_cache_find(pt_cache_t *c, const uint8_t *hash)
     }
 
     return NULL;
-}
-
-
-/* Whether node is in the index, by address: node may be freed memory
- * (still mapped), so its hash only picks the chain to walk. */
-static int
-pt_cache_is_indexed(pt_cache_t *c, pt_cache_node_t *node)
-{
-    pt_cache_node_t  *n;
-
-    for (n = *pt_cache_bucket(c, node->hash); n; n = n->hnext) {
-        if (n == node) {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 

@@ -105,8 +105,9 @@ int pt_cache_zone_init(pt_shm_zone_t *zone, void *old_data);
 /* Lookup results. */
 #define PT_CACHE_FOUND     1   /* *node: a complete entry, referenced   */
 #define PT_CACHE_CLAIMED   2   /* no entry: the caller claimed the hash
-                                  (*node is the placeholder; not
-                                  referenced; write or unclaim it)      */
+                                  (*node is the placeholder, referenced:
+                                  unclaim it or let an entry replace it,
+                                  then release it)                      */
 #define PT_CACHE_BUSY      3   /* no entry: another claim is live       */
 #define PT_CACHE_NONE      4   /* no entry, nothing claimed (claim = 0) */
 
@@ -125,9 +126,11 @@ int pt_cache_lookup(pt_cache_t *c, const uint8_t *hash, int claim,
 int pt_cache_claim(pt_cache_t *c, pt_cache_node_t *node, int64_t now,
     pt_msec_t lock_ms);
 
-/* Give up a claim made by lookup (placeholder: unlinked and freed) or by
- * pt_cache_claim (the entry stays as it was). Only the claimer's process
- * may call it; a claim taken over since is left alone. */
+/* Give up a claim made by lookup (a placeholder still in the index is
+ * unlinked, freed by its last release) or by pt_cache_claim (the entry
+ * stays as it was). Only when this process is the updater; on a node
+ * already unlinked (replaced by a new entry) it only clears the claim.
+ * The caller's reference keeps node valid throughout. */
 void pt_cache_unclaim(pt_cache_t *c, pt_cache_node_t *node);
 
 /* A 304 revalidated the claimed entry: new fresh_until, swr_until,

@@ -275,32 +275,51 @@ test_claims(void)
     is_int(used(&z), base, "and nothing allocated");
 
     is_int(lookup(c, 1, 1, NOW, &p), PT_CACHE_CLAIMED, "miss: CLAIMED");
-    ok(p != NULL && !p->complete && p->updater == getpid()
-       && p->update_since == NOW && p->refs == 0,
-       "a placeholder of ours, unreferenced");
+    ok(p != NULL && !p->complete && p->linked && p->updater == getpid()
+       && p->update_since == NOW && p->refs == 1,
+       "a placeholder of ours, referenced once (the claimer's)");
     is_int(lookup(c, 1, 1, NOW + 10, &n), PT_CACHE_BUSY, "again: BUSY");
     ok(n == NULL, "BUSY gives no node");
-    is_int(lookup(c, 1, 0, NOW + 10, &n), PT_CACHE_NONE,
-           "claim=0 on a placeholder: NONE");
+    n = p;
+    is_int(lookup(c, 1, 0, NOW + 10, &n), PT_CACHE_BUSY,
+           "claim=0 on a live claim: BUSY");
+    ok(n == NULL && p->refs == 1 && p->update_since == NOW,
+       "no node, no reference taken, claim untouched");
     is_int(lookup(c, 1, 1, NOW + LOCK_MS - 1, &n), PT_CACHE_BUSY,
            "just under lock_ms: still BUSY");
+    is_int(lookup(c, 1, 0, NOW + LOCK_MS - 1, &n), PT_CACHE_BUSY,
+           "just under lock_ms, claim=0: still BUSY");
+    n = p;
+    is_int(lookup(c, 1, 0, NOW + LOCK_MS, &n), PT_CACHE_NONE,
+           "claim=0 on a stale claim: NONE");
+    ok(n == NULL && p->refs == 1 && p->update_since == NOW
+       && p->updater == getpid() && p->linked,
+       "no node, no reference, the stale claim not taken over");
     is_int(lookup(c, 1, 1, NOW + LOCK_MS, &n), PT_CACHE_CLAIMED,
            "lock_ms elapsed: CLAIMED (taken over)");
-    ok(n == p && n->update_since == NOW + LOCK_MS,
-       "the same placeholder, restamped");
+    ok(n == p && n->update_since == NOW + LOCK_MS && n->refs == 2,
+       "the same placeholder, restamped, a reference for each claimer");
     is_int(stat_of(c, 'e'), 0, "placeholders are not counted as entries");
 
-    pt_cache_unclaim(c, p);
-    is_int(used(&z), base, "unclaim frees the placeholder");
+    pt_cache_unclaim(c, n);
+    ok(!p->linked && p->updater == 0 && p->refs == 2,
+       "unclaim: unlinked, unclaimed, both references kept");
     is_int(lookup(c, 1, 0, NOW, &n), PT_CACHE_NONE, "and the hash is free");
+    ok(used(&z) > base, "the placeholder is still allocated");
+    pt_cache_release(c, p);
+    ok(used(&z) > base && p->refs == 1, "first release: still allocated");
+    pt_cache_release(c, p);
+    is_int(used(&z), base, "last release frees the placeholder");
 
-    /* A write replaces the placeholder. */
+    /* A write replaces the placeholder; the claimer still releases it. */
     is_int(lookup(c, 2, 1, NOW, &p), PT_CACHE_CLAIMED, "claim hash 2");
     is_int(put(c, &route_a, 2, 100, 100, 0), PT_OK, "write it");
+    ok(!p->linked && p->refs == 1, "the placeholder unlinked, still held");
     is_int(lookup(c, 2, 1, NOW, &n), PT_CACHE_FOUND,
            "lookup: FOUND, the placeholder replaced");
-    ok(n != NULL && n->complete && n->refs == 1 && n->updater == 0,
+    ok(n != NULL && n != p && n->complete && n->refs == 1 && n->updater == 0,
        "complete, referenced, unclaimed");
+    pt_cache_release(c, p);
     is_int(stat_of(c, 'e'), 1, "one entry");
 
     /* Claims on a complete entry. */
@@ -564,7 +583,7 @@ test_purge(void)
     size_t            base;
     zone_t            z;
     pt_cache_t       *c;
-    pt_cache_node_t  *n, *p;
+    pt_cache_node_t  *n, *p, *ph;
     pt_str_t          k;
 
     if (zone_open(&z, 1024 * 1024) != PT_OK) {
@@ -581,7 +600,7 @@ test_purge(void)
     put(c, &route_a, 400, 100, -1, 0);
     put(c, &route_b, 1040, 100, -1, 0);
     is_int(stat_of(c, 'e'), 4, "4 entries");
-    is_int(lookup(c, 42, 1, NOW, &p), PT_CACHE_CLAIMED, "and a placeholder");
+    is_int(lookup(c, 42, 1, NOW, &ph), PT_CACHE_CLAIMED, "and a placeholder");
 
     pt_str_set(&k, "/k/4");
     is_int(pt_cache_purge(c, &route_a, &k, 0), 0,
@@ -607,11 +626,139 @@ test_purge(void)
     is_int(pt_cache_purge(c, &route_b, &k, 1), 1, "prefix \"\" on web: 1");
     is_int(lookup(c, 42, 1, NOW, &p), PT_CACHE_BUSY,
            "the placeholder was left alone");
+    ok(ph->linked && ph->refs == 1 && ph->updater == getpid(),
+       "still linked, held and claimed by us");
+    is_int(lookup(c, 42, 1, NOW + LOCK_MS, &p), PT_CACHE_CLAIMED,
+           "purge does not extend a claim: taken over once stale");
+    ok(p == ph && ph->refs == 2, "the same placeholder, referenced twice");
+    pt_cache_unclaim(c, ph);
+    is_int(lookup(c, 42, 0, NOW, &p), PT_CACHE_NONE, "unclaimed: hash free");
+    pt_cache_release(c, ph);
+    pt_cache_release(c, ph);
 
     pt_cache_release(c, n);
-    lookup(c, 42, 1, NOW + LOCK_MS, &p);
-    pt_cache_unclaim(c, p);
     is_int(used(&z), base, "purged entry freed at its release: baseline");
+
+    zone_close(&z);
+}
+
+
+/* Placeholders are referenced by their claimers: unlinked (replaced by a
+ * published entry, or unclaimed by another claimer of the same process),
+ * they stay valid memory until the last claimer releases them. */
+static void
+test_placeholder_refs(void)
+{
+    size_t            base, ph_bytes, with_entry, held;
+    zone_t            z;
+    uint8_t           hash[PT_CACHE_HASH_LEN];
+    pt_cache_t       *c;
+    pt_cache_node_t  *p, *p2, *n;
+
+    if (zone_open(&z, 1024 * 1024) != PT_OK) {
+        ok(0, "placeholder refs: zone");
+        return;
+    }
+
+    c = z.cache;
+    base = used(&z);
+
+    /* Replaced by write_end while its claimer holds it. */
+    is_int(lookup(c, 80, 1, NOW, &p), PT_CACHE_CLAIMED, "claim hash 80");
+    ph_bytes = used(&z) - base;
+    ok(ph_bytes >= sizeof(pt_cache_node_t), "the placeholder takes %zu bytes",
+       ph_bytes);
+    is_int(put(c, &route_a, 80, 3000, 3000, 0), PT_OK,
+           "an entry published over it");
+    with_entry = used(&z);
+    make_hash(hash, 80);
+    ok(!p->linked && !p->complete && p->refs == 1
+       && p->updater == getpid() && p->update_since == NOW
+       && memcmp(p->hash, hash, PT_CACHE_HASH_LEN) == 0,
+       "the placeholder: unlinked, intact, still referenced and claimed");
+    is_int(lookup(c, 80, 0, NOW + 1, &n), PT_CACHE_FOUND,
+           "the new entry is found");
+    ok(n != NULL && n != p && n->linked && body_is(n, 3000, 80),
+       "and it is the published one");
+    pt_cache_release(c, n);
+    is_int(stat_of(c, 'e'), 1, "one entry counted");
+
+    pt_cache_unclaim(c, p);
+    ok(p->updater == 0 && !p->linked && p->refs == 1,
+       "unclaim of the replaced placeholder only clears its claim");
+    is_int(lookup(c, 80, 0, NOW + 2, &n), PT_CACHE_FOUND,
+           "and leaves the published entry alone");
+    ok(n != NULL && n->linked && n->updater == 0, "linked, unclaimed");
+    pt_cache_release(c, n);
+    is_int(used(&z), with_entry, "still allocated before the release");
+
+    pt_cache_release(c, p);
+    is_int(used(&z), with_entry - ph_bytes,
+           "its release frees the placeholder, exactly");
+    is_int(pt_cache_purge(c, &route_a, &(pt_str_t) pt_string("/k/80"), 0), 1,
+           "purge the entry");
+    is_int(used(&z), base, "baseline");
+
+    /* The same, released before the unclaim (the contract allows either
+     * order once replaced: the unclaim is then skipped). */
+    is_int(lookup(c, 81, 1, NOW, &p), PT_CACHE_CLAIMED, "claim hash 81");
+    is_int(put(c, &route_a, 81, 10, 10, 0), PT_OK, "published over it");
+    with_entry = used(&z);
+    pt_cache_release(c, p);
+    is_int(used(&z), with_entry - ph_bytes,
+           "released without unclaim once replaced: freed");
+    pt_cache_purge(c, &route_a, &(pt_str_t) pt_string("/k/81"), 0);
+    is_int(used(&z), base, "baseline");
+
+    /* Taken over by the same process; the first claimer unclaims and
+     * releases while the second still holds it. */
+    is_int(lookup(c, 82, 1, NOW, &p), PT_CACHE_CLAIMED, "first claim of 82");
+    is_int(lookup(c, 82, 1, NOW + LOCK_MS, &p2), PT_CACHE_CLAIMED,
+           "taken over by the same process");
+    ok(p2 == p && p->refs == 2 && p->update_since == NOW + LOCK_MS,
+       "the same placeholder, two references");
+    held = used(&z);
+    is_int(held - base, ph_bytes, "one placeholder allocated");
+
+    pt_cache_unclaim(c, p);
+    ok(!p->linked && p->refs == 2, "first claimer's unclaim: unlinked");
+    is_int(lookup(c, 82, 0, NOW + LOCK_MS + 1, &n), PT_CACHE_NONE,
+           "the hash is free");
+    pt_cache_release(c, p);
+    is_int(used(&z), held, "first claimer's release: not freed");
+    make_hash(hash, 82);
+    ok(p2->refs == 1 && !p2->linked && !p2->complete
+       && memcmp(p2->hash, hash, PT_CACHE_HASH_LEN) == 0,
+       "the second claimer's node is intact");
+
+    pt_cache_unclaim(c, p2);
+    ok(p2->refs == 1 && p2->updater == 0, "second unclaim: nothing to undo");
+    is_int(used(&z), held, "still allocated");
+    pt_cache_release(c, p2);
+    is_int(used(&z), base, "the second claimer's release frees it");
+
+    /* Taken over; the second claimer publishes; then the first unclaims
+     * and releases: the entry stays, the placeholder goes at the end. */
+    is_int(lookup(c, 83, 1, NOW, &p), PT_CACHE_CLAIMED, "first claim of 83");
+    is_int(lookup(c, 83, 1, NOW + LOCK_MS, &p2), PT_CACHE_CLAIMED,
+           "taken over by the same process");
+    is_int(put(c, &route_a, 83, 500, 500, 0), PT_OK,
+           "the second claimer publishes");
+    with_entry = used(&z);
+    pt_cache_unclaim(c, p);
+    pt_cache_release(c, p);
+    is_int(used(&z), with_entry, "first claimer done: placeholder kept");
+    is_int(lookup(c, 83, 0, NOW + LOCK_MS + 1, &n), PT_CACHE_FOUND,
+           "the published entry untouched by the first unclaim");
+    ok(n != NULL && n != p2 && n->linked && body_is(n, 500, 83),
+       "with its body");
+    pt_cache_release(c, n);
+    ok(p2->refs == 1 && !p2->linked, "second claimer still holds it");
+    pt_cache_release(c, p2);
+    is_int(used(&z), with_entry - ph_bytes,
+           "the second claimer's release frees the placeholder");
+    pt_cache_purge(c, &route_a, &(pt_str_t) pt_string("/k/83"), 0);
+    is_int(used(&z), base, "zone back to the baseline");
 
     zone_close(&z);
 }
@@ -716,6 +863,7 @@ test_eviction(void)
     is_int(lookup(c, 6000, 1, NOW, &n), PT_CACHE_CLAIMED,
            "released: a placeholder fits again");
     pt_cache_unclaim(c, n);
+    pt_cache_release(c, n);
     is_int(put(c, &route_a, 6000, 3000, 3000, 0), PT_OK,
            "and a write evicts again");
 
@@ -782,11 +930,19 @@ child_publish(pt_cache_t *c, int to_parent, int from_parent)
         return 3;
     }
 
+    /* Replaced by our entry: unlinked, still ours to release. */
+    if (p->linked || p->refs != 1) {
+        return 7;
+    }
+
+    pt_cache_release(c, p);
+
     if (write(to_parent, "p", 1) != 1 || read(from_parent, &b, 1) != 1) {
         return 4;
     }
 
-    /* Taken over by the parent meanwhile: our unclaim leaves it alone. */
+    /* Taken over by the parent meanwhile: our unclaim leaves it alone,
+     * our release drops only our reference. */
     if (lookup(c, 61, 1, NOW, &p) != PT_CACHE_CLAIMED
         || write(to_parent, "q", 1) != 1 || read(from_parent, &b, 1) != 1)
     {
@@ -794,6 +950,7 @@ child_publish(pt_cache_t *c, int to_parent, int from_parent)
     }
 
     pt_cache_unclaim(c, p);
+    pt_cache_release(c, p);
 
     return write(to_parent, "u", 1) == 1 ? 0 : 6;
 }
@@ -832,6 +989,8 @@ test_processes(void)
 
     ok(read(up[0], &b, 1) == 1 && b == 'c', "child claimed hash 60");
     is_int(lookup(c, 60, 1, NOW + 1, &n), PT_CACHE_BUSY, "parent: BUSY");
+    is_int(lookup(c, 60, 0, NOW + 1, &n), PT_CACHE_BUSY,
+           "parent, claim=0: BUSY on the child's live claim");
     ok(write(down[1], "g", 1) == 1, "go");
     ok(read(up[0], &b, 1) == 1 && b == 'p', "child published");
     is_int(lookup(c, 60, 1, NOW + 2, &n), PT_CACHE_FOUND, "parent: FOUND");
@@ -844,13 +1003,17 @@ test_processes(void)
 
     ok(write(down[1], "g", 1) == 1 && read(up[0], &b, 1) == 1 && b == 'q',
        "child claimed hash 61");
+    is_int(lookup(c, 61, 0, NOW + LOCK_MS, &n), PT_CACHE_NONE,
+           "parent, claim=0: NONE on the child's stale claim");
     is_int(lookup(c, 61, 1, NOW + LOCK_MS, &p), PT_CACHE_CLAIMED,
            "parent takes the old claim over");
+    ok(p != NULL && p->refs == 2, "referenced by the child and by us");
     ok(write(down[1], "g", 1) == 1 && read(up[0], &b, 1) == 1 && b == 'u',
-       "child unclaimed");
+       "child unclaimed and released");
     is_int(lookup(c, 61, 1, NOW + LOCK_MS + 1, &n), PT_CACHE_BUSY,
            "the taken-over claim was left alone");
-    is_int(p->updater, getpid(), "and is still ours");
+    ok(p->updater == getpid() && p->linked && p->refs == 1,
+       "and is still ours, linked, with our reference only");
 
     ok(waitpid(pid, &status, 0) == pid && WIFEXITED(status)
        && WEXITSTATUS(status) == 0, "child exited cleanly (%d)",
@@ -858,6 +1021,7 @@ test_processes(void)
     is_int(z.zone.slab->mutex.owner, 0, "lock free");
 
     pt_cache_unclaim(c, p);
+    pt_cache_release(c, p);
     pt_cache_purge(c, &route_a, &(pt_str_t) pt_string(""), 1);
     is_int(used(&z), base, "zone back to the baseline");
 
@@ -938,13 +1102,14 @@ main(void)
     test_log.path = NULL;
     pt_log_current = &test_log;
 
-    tap_plan(153);
+    tap_plan(206);
 
     test_claims();
     test_bodies();
     test_writer_errors();
     test_replace();
     test_purge();
+    test_placeholder_refs();
     test_eviction();
     test_reload();
     test_processes();

@@ -569,6 +569,7 @@ sub _query ($uri) {
 # Answers one request as its query string says:
 #   status=N delay=MS head_delay=MS size=N chunked=1 close=1
 #   close_after_headers=1 no_response=1 hang=1 header.NAME=VALUE
+#   etag=TAG (sends ETag: "TAG", and 304 to an If-None-Match naming it)
 # Returns 'close' or 'keep'.
 sub _respond ($self, $c, $req) {
     my ($q, $extra) = _query($req->{uri});
@@ -581,6 +582,11 @@ sub _respond ($self, $c, $req) {
         return 'close';
     }
     my $status = $q->{status} // 200;
+    if (defined $q->{etag}) {
+        push @$extra, ['ETag', qq{"$q->{etag}"}];
+        $status = 304 if index($req->{headers}{'if-none-match'} // '',
+                               qq{"$q->{etag}"}) >= 0;
+    }
 
     sleep $q->{delay} / 1000 if $q->{delay};
     if ($q->{hang}) {
