@@ -46,7 +46,6 @@ typedef struct {
     int                  wbits;
     int                  memlevel;
     pt_gzip_block_t     *cur;          /* being filled, not yet passed on */
-    char                *cur_pos;      /* where its unpassed bytes start  */
     pt_gzip_block_t     *sent;         /* passed on in earlier calls      */
     pt_gzip_block_t     *free;         /* ready to fill                   */
     pt_uint_t            nfree;

@@ -577,6 +577,15 @@ pt_gzip_encode_head(pt_http_request_t *r)
 
 
 static int
+pt_gzip_no_memory(pt_http_request_t *r)
+{
+    pt_http_log_request(r, PT_LOG_ERR, "gzip: out of memory for the head");
+
+    return PT_ERROR;
+}
+
+
+static int
 pt_gzip_header_filter(pt_http_request_t *r)
 {
     int              wbits, memlevel;
@@ -601,7 +610,7 @@ pt_gzip_header_filter(pt_http_request_t *r)
     }
 
     if (pt_gzip_vary(r) != PT_OK) {
-        return PT_ERROR;
+        return pt_gzip_no_memory(r);
     }
 
     /* HEAD gets the head an identity GET would get: what a gzip GET
@@ -612,7 +621,7 @@ pt_gzip_header_filter(pt_http_request_t *r)
 
     ctx = pt_pcalloc(r->pool, sizeof(pt_gzip_ctx_t));
     if (ctx == NULL) {
-        return PT_ERROR;
+        return pt_gzip_no_memory(r);
     }
 
     /* A small body needs no 32 KiB window: as nginx does, halve the
@@ -636,7 +645,7 @@ pt_gzip_header_filter(pt_http_request_t *r)
     ctx->active = 1;
 
     if (pt_gzip_encode_head(r) != PT_OK) {
-        return PT_ERROR;
+        return pt_gzip_no_memory(r);
     }
 
     pt_http_set_module_ctx(r, ctx, pt_gzip_module);
