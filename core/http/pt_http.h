@@ -16,6 +16,19 @@
  * writes last). Memory for a request comes from its pool; output links
  * come from a per-request free list so that streaming a body of any size
  * uses a bounded amount of memory.
+ *
+ * Body filters. A filter gets the chain handed to pt_http_output() and
+ * replaces *chain with what it passes on (NULL: nothing this time). The
+ * producer's side of the contract, which the proxy (pt_proxy_stream) and
+ * pt_http_send_response keep, on HTTP/1 and HTTP/2 alike: it reuses the
+ * memory of the buffers it handed over once pt_http_output() returns
+ * PT_OK, and it calls pt_http_output() again only after the previous
+ * output has left, i.e. after PT_OK from pt_http_output() or from
+ * pt_http_flush() (both mean r->out is empty). So a filter that takes
+ * its input whole (copying what it keeps) may free the input links with
+ * pt_http_link_free(), and the buffers it passed on in one call are
+ * free again at its next call. A link with buf->last_buf ends the body;
+ * buf->flush asks for what is held back to go now.
  */
 
 #ifndef PT_HTTP_H
