@@ -302,6 +302,8 @@ struct pt_http_request_s {
     pt_str_t                  upstream_name;
     pt_str_t                  upstream_addr;
     int64_t                   upstream_usec;     /* -1: no upstream       */
+    pt_str_t                  cache_status;  /* X-Cache's value, set by the
+                                                cache module; empty: none */
 
     unsigned                  version:8;      /* 10, 11 or 20             */
     unsigned                  keepalive:1;
@@ -316,6 +318,9 @@ struct pt_http_request_s {
     unsigned                  client_aborted:1;
     unsigned                  finalizing:1;
     unsigned                  counted:1;      /* in the process's count   */
+    unsigned                  limited:1;      /* a rate or concurrency
+                                                 limit refused it (for the
+                                                 log and metrics)         */
     unsigned                  ext_connect:1;  /* an HTTP/2 extended CONNECT
                                                  for websocket (RFC 8441),
                                                  routed as the GET Upgrade

@@ -233,7 +233,12 @@ pt_cache_header_filter(pt_http_request_t *r)
 
     if (ctx->result != PT_CACHE_NOT) {
         v = pt_cache_results[ctx->result];
-        if (pt_http_header_out_set(r, "X-Cache", 7, v, strlen(v)) != PT_OK) {
+        r->cache_status.data = (char *) v;
+        r->cache_status.len = strlen(v);
+
+        if (pt_http_header_out_set(r, "X-Cache", 7, v, r->cache_status.len)
+            != PT_OK)
+        {
             return PT_ERROR;
         }
     }

@@ -338,6 +338,8 @@ pt_rl_conc_retry(pt_event_t *ev)
 static int
 pt_rl_conc_reject(pt_http_request_t *r)
 {
+    r->limited = 1;
+
     if (pt_http_header_out_set(r, "Retry-After", 11, "1", 1) != PT_OK) {
         return PT_ERROR;
     }

@@ -517,6 +517,7 @@ pt_rl_run(pt_http_request_t *r, unsigned preaccess)
 
         if (!v.allowed) {
             pt_rl_count_rejected(mcf->zone, &r->route->name);
+            r->limited = 1;
             pt_http_log_request(r, PT_LOG_INFO,
                                 "rate limit %s exceeded, retry after %lu s",
                                 lim[i].name.data,
