@@ -12,7 +12,7 @@ use POSIX qw(strftime);
 use Test::More;
 use Test::Portico;
 
-my $t = Test::Portico->new()->plan(73);
+my $t = Test::Portico->new()->plan(75);
 my $b1 = $t->backend(id => 'b1');
 
 $t->write_config(<<'EOF')->run();
@@ -123,6 +123,16 @@ my $past = strftime('%a,%%20%d%%20%b%%20%Y%%20%H:%M:%S%%20GMT',
                     gmtime(time - 3600));
 ($a, $b) = twice("/cc/expired?header.Expires=$past");
 is(xcache($b), 'MISS', 'Expires in the past: stale at once, not kept');
+
+# An hour-old Date: the hour counts as the response's age (RFC 9111
+# 4.2.3), so of Expires - Date = 3700 s, 100 s are left.
+my $date = strftime('%a,%%20%d%%20%b%%20%Y%%20%H:%M:%S%%20GMT',
+                    gmtime(time - 3600));
+my $exp = strftime('%a,%%20%d%%20%b%%20%Y%%20%H:%M:%S%%20GMT',
+                   gmtime(time + 100));
+($a, $b) = twice("/cc/olddate?header.Date=$date&header.Expires=$exp");
+is(xcache($b), 'HIT', 'Expires minus an old Date: still fresh');
+cmp_ok($b->{headers}{age}, '>=', 3600, 'and its age is what Date says');
 
 ($a, $b) = twice('/cc/badexpires?header.Expires=0');
 is(xcache($b), 'MISS', 'an invalid Expires means already expired');

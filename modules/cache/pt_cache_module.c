@@ -86,6 +86,11 @@ pt_cache_set_statuses(pt_conf_t *cf, pt_yaml_node_t *v, pt_cache_conf_t *cc)
         return PT_ERROR;
     }
 
+    if (v->n == 0) {
+        return pt_conf_error(cf, v,
+                             "statuses: an empty list would cache nothing");
+    }
+
     memset(cc->statuses, 0, sizeof(cc->statuses));
 
     for (i = 0; i < v->n; i++) {

@@ -225,8 +225,10 @@ int
 pt_cache_freshness(pt_http_request_t *r, pt_cache_conf_t *conf,
     unsigned status, pt_array_t *headers, int64_t now, pt_cache_meta_t *m)
 {
+    size_t              i;
     int64_t             lifetime, date, expires, age, swr, sie;
     pt_str_t           *v;
+    pt_http_header_t   *h;
     pt_cache_control_t  cc;
 
     if (status < 100 || status > 739
@@ -247,9 +249,15 @@ pt_cache_freshness(pt_http_request_t *r, pt_cache_conf_t *conf,
         return 0;
     }
 
-    v = pt_cache_field(headers, "vary");
-    if (v && pt_http_list_has(v, "*", 1)) {
-        return 0;
+    /* RFC 9111 4.1: a Vary with "*" in any of its fields never matches. */
+    h = headers->elts;
+
+    for (i = 0; i < headers->nelts; i++) {
+        if (pt_str_caseeq(&h[i].name, "vary")
+            && pt_http_list_has(&h[i].value, "*", 1))
+        {
+            return 0;
+        }
     }
 
     /* RFC 9111 3.5: an authenticated request's response is shared only
@@ -278,11 +286,12 @@ pt_cache_freshness(pt_http_request_t *r, pt_cache_conf_t *conf,
             lifetime = 0;
         } else if (date >= 0) {
             lifetime = (expires - date) * 1000;
+            /* RFC 9111 4.2.3: the older of Age and what Date says. */
+            age = pt_max(age, (now / 1000 - date));
         } else {
             lifetime = expires * 1000 - now;
+            age = 0;    /* measured from now: no age to take off */
         }
-
-        age = 0;    /* Expires is absolute: the age is in Date already */
 
     } else {
         lifetime = (int64_t) conf->ttl;
@@ -347,10 +356,6 @@ pt_cache_etag_match(const char *p, const char *end, const pt_str_t *etag)
 
         if (p == end) {
             break;
-        }
-
-        if (*p == '*') {
-            return 1;
         }
 
         if (end - p >= 2 && p[0] == 'W' && p[1] == '/') {
