@@ -12,15 +12,39 @@ use lib 't/lib';
 use Test::More;
 use Test::Portico;
 
-my $t = Test::Portico->new()->plan(33);
+my $t = Test::Portico->new()->plan(38);
 my $b1 = $t->backend(id => 'b1');
 my $b2 = $t->backend(id => 'b2');
 
-$t->write_config(<<'EOF')->run();
+# An upstream whose answer to a revalidation (If-None-Match) differs from
+# its first: /x5 fails with a 500, /xn sends a response nobody may store.
+my $raw = $t->backend(id => 'raw', handler => sub ($c, $n) {
+    while (1) {
+        my $req = '';
+        while ($req !~ /\r\n\r\n/) {
+            sysread($c, $req, 4096, length $req) or return;
+        }
+        my ($path) = $req =~ m{^GET (\S+)};
+        my $inm = $req =~ /^If-None-Match:/mi;
+        my ($status, $h, $body) = (200, "ETag: \"t\"\r\n"
+                                        . "Cache-Control: max-age=1\r\n", 'old');
+        if ($inm && $path eq '/raw/x5') {
+            ($status, $h, $body) = (500, '', 'oops');
+        } elsif ($inm) {
+            ($status, $h, $body) = (200, "Cache-Control: no-store\r\n", 'new');
+        }
+        print $c "HTTP/1.1 $status X\r\n${h}Content-Length: "
+                 . length($body) . "\r\n\r\n$body";
+    }
+});
+my $raw_port = $raw->port;
+
+$t->write_config(<<"EOF")->run();
 workers: 2
 listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
 upstreams:
   app: { targets: [ { address: "127.0.0.1:%%PORT_B1%%" } ] }
+  raw: { targets: [ { address: "127.0.0.1:$raw_port" } ] }
   flaky: { targets: [ { address: "127.0.0.1:%%PORT_B2%%" } ],
            timeouts: { connect: 1s, read: 2s } }
 routes:
@@ -35,6 +59,10 @@ routes:
   - name: nosie
     match: { path: /nosie/ }
     upstream: flaky
+    cache: { ttl: 60s }
+  - name: raw
+    match: { path: /raw/ }
+    upstream: raw
     cache: { ttl: 60s }
   - name: c
     match: { path: / }
@@ -88,6 +116,21 @@ isnt(serial($res), serial($first), 'a new response');
 my $again = get($path);
 is(xcache($again) . ' ' . serial($again), 'HIT ' . serial($res),
    'and that one is stored');
+
+# A revalidation answered by a 5xx (no stale_if_error on the route): the
+# client gets that answer; one that may not be stored: passed on, and the
+# stale entry stays as it was.
+is(get('/raw/x5')->{body}, 'old', 'stored');
+$res = until_not_hit('/raw/x5');
+is($res->{status} . ' ' . $res->{body} . ' ' . xcache($res),
+   '500 oops EXPIRED', 'a 5xx to the revalidation is passed on');
+is(get('/raw/xn')->{body}, 'old', 'stored');
+$res = until_not_hit('/raw/xn');
+is($res->{status} . ' ' . $res->{body} . ' ' . xcache($res),
+   '200 new EXPIRED', 'an unstorable new response is passed on');
+$res = get('/raw/xn');
+is($res->{body} . ' ' . xcache($res), 'new EXPIRED',
+   'and the next request asks again');
 
 # --- stale-while-revalidate --------------------------------------------
 $path = '/swr/x?header.Cache-Control=max-age=1&delay=1500';

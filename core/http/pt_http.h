@@ -427,6 +427,9 @@ void pt_http_output_reset(pt_http_request_t *r);
 int pt_http_output_started(pt_http_request_t *r);
 pt_chain_t *pt_http_link_get(pt_http_request_t *r);
 void pt_http_link_free(pt_http_request_t *r, pt_chain_t *cl);
+/* A link over len bytes at p, which must stay until the link is sent. */
+pt_chain_t *pt_http_link_bytes(pt_http_request_t *r, const char *p,
+    size_t len);
 /* A complete small response: status, content type and body. */
 int pt_http_send_response(pt_http_request_t *r, unsigned status,
     const char *type, const char *body, size_t len);

@@ -32,15 +32,11 @@ pt_http_send_continue(pt_http_request_t *r)
 
     r->continue_sent = 1;
 
-    cl = pt_http_link_get(r);
+    cl = pt_http_link_bytes(r, pt_http_continue,
+                            sizeof(pt_http_continue) - 1);
     if (cl == NULL) {
         return PT_ERROR;
     }
-
-    cl->buf->start = (char *) pt_http_continue;
-    cl->buf->pos = cl->buf->start;
-    cl->buf->last = cl->buf->start + sizeof(pt_http_continue) - 1;
-    cl->buf->end = cl->buf->last;
 
     cl->next = r->out;
     r->out = cl;

@@ -50,6 +50,25 @@ pt_http_link_get(pt_http_request_t *r)
 }
 
 
+pt_chain_t *
+pt_http_link_bytes(pt_http_request_t *r, const char *p, size_t len)
+{
+    pt_chain_t  *cl;
+
+    cl = pt_http_link_get(r);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf->start = (char *) p;
+    cl->buf->pos = (char *) p;
+    cl->buf->last = (char *) p + len;
+    cl->buf->end = cl->buf->last;
+
+    return cl;
+}
+
+
 void
 pt_http_link_free(pt_http_request_t *r, pt_chain_t *cl)
 {
@@ -465,15 +484,11 @@ pt_http_send_response(pt_http_request_t *r, unsigned status,
         return rc;
     }
 
-    cl = pt_http_link_get(r);
+    cl = pt_http_link_bytes(r, body, len);
     if (cl == NULL) {
         return PT_ERROR;
     }
 
-    cl->buf->start = (char *) body;
-    cl->buf->pos = (char *) body;
-    cl->buf->last = (char *) body + len;
-    cl->buf->end = cl->buf->last;
     cl->buf->last_buf = 1;
 
     rc = pt_http_output(r, cl);

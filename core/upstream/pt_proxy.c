@@ -873,15 +873,10 @@ pt_proxy_take_body(pt_proxy_t *p, pt_chain_t **out)
             }
         }
 
-        cl = pt_http_link_get(r);
+        cl = pt_http_link_bytes(r, run.data, run.len);
         if (cl == NULL) {
             return PT_ERROR;
         }
-
-        cl->buf->start = run.data;
-        cl->buf->pos = run.data;
-        cl->buf->last = run.data + run.len;
-        cl->buf->end = cl->buf->last;
 
         *ll = cl;
         ll = &cl->next;

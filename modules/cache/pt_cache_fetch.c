@@ -227,9 +227,7 @@ static int
 pt_cache_send_call(pt_http_request_t *r, pt_upstream_call_t *call)
 {
     size_t             i;
-    pt_chain_t        *cl;
     pt_http_header_t  *h;
-    int                rc;
 
     h = call->headers_out.elts;
 
@@ -243,29 +241,8 @@ pt_cache_send_call(pt_http_request_t *r, pt_upstream_call_t *call)
         }
     }
 
-    r->headers_out.status = call->status;
-    r->headers_out.content_length_n = (int64_t) call->body.len;
-
-    rc = pt_http_send_header(r);
-    if (rc != PT_OK) {
-        return rc;
-    }
-
-    cl = pt_http_link_get(r);
-    if (cl == NULL) {
-        return PT_ERROR;
-    }
-
-    cl->buf->start = call->body.data;
-    cl->buf->pos = call->body.data;
-    cl->buf->last = call->body.data + call->body.len;
-    cl->buf->end = cl->buf->last;
-    cl->buf->last_buf = 1;
-    r->response_done = 1;
-
-    rc = pt_http_output(r, cl);
-
-    return rc == PT_AGAIN ? PT_OK : rc;
+    return pt_http_send_response(r, call->status, NULL, call->body.data,
+                                 call->body.len);
 }
 
 

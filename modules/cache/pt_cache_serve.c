@@ -66,15 +66,11 @@ pt_cache_piece(pt_http_request_t *r, pt_cache_ctx_t *ctx, int *last)
         n = pt_min((size_t) ch->len - ctx->chunk_off, PT_CACHE_PIECE - total);
 
         if (n) {
-            cl = pt_http_link_get(r);
+            cl = pt_http_link_bytes(r, ch->data + ctx->chunk_off, n);
             if (cl == NULL) {
                 return NULL;
             }
 
-            cl->buf->start = ch->data + ctx->chunk_off;
-            cl->buf->pos = cl->buf->start;
-            cl->buf->last = cl->buf->start + n;
-            cl->buf->end = cl->buf->last;
             *ll = cl;
             ll = &cl->next;
             total += n;
