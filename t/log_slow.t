@@ -18,7 +18,7 @@ use Time::HiRes qw(time);
 
 my $N = 3000;
 
-my $t = Test::Portico->new()->plan(6);
+my $t = Test::Portico->new()->plan(9);
 my $dir = $t->testdir;
 my $fifo = "$dir/access.fifo";
 
@@ -71,3 +71,26 @@ like($data, qr/"request_id":"after-read"/,
 
 $t->stop;
 close $rd;
+
+# Exit while the writer is blocked: the worker waits a bounded time
+# (3 s), says what may be lost, and exits; the stop is not held up.
+my $fifo2 = "$dir/stuck.fifo";
+mkfifo($fifo2, 0600) or die "mkfifo: $!";
+sysopen(my $rd2, $fifo2, O_RDONLY | O_NONBLOCK) or die "open fifo: $!";
+$t->write_config(<<'EOF')->run();
+workers: 1
+listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
+access_log: { path: stuck.fifo, format: json, buffer: 4k }
+routes:
+  - { name: r, match: { path: / }, respond: { status: 200, body: "ok" } }
+EOF
+%count = http_many(1000, '/stuck', concurrency => 8, timeout => 20);
+is($count{200}, 1000, 'the second run answers too');
+$start = time;
+$t->stop;
+$took = time - $start;
+cmp_ok($took, '<', 9, sprintf('stop with the writer blocked: %.1f s', $took));
+like($t->error_log,
+     qr/access log: the writer did not finish within 3 s, up to \d+ lines lost/,
+     'the worker said what it could not write');
+close $rd2;
