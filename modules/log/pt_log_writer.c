@@ -68,7 +68,6 @@ typedef struct {
 
     /* The worker's own. */
     uint64_t          dropped;      /* lines refused by a full ring       */
-    uint64_t          dropped_total;
 } pt_log_writer_t;
 
 
@@ -201,23 +200,14 @@ pt_log_writer_append(const char *line, size_t len)
 }
 
 
-void
-pt_log_writer_tick(void)
+/* What the thread and the full ring left to say, in the worker. */
+static void
+pt_log_writer_report(void)
 {
-    int              werr, rerr;
-    uint64_t         dropped, lost;
-    pt_log_chunk_t  *c;
-
-    if (!pt_lw.running) {
-        return;
-    }
+    int       werr, rerr;
+    uint64_t  dropped, lost;
 
     pthread_mutex_lock(&pt_lw.mutex);
-
-    c = &pt_lw.chunk[pt_lw.tail % PT_LOG_CHUNKS];
-    if (c->len || c->reopen) {
-        (void) pt_log_writer_seal();
-    }
 
     dropped = pt_lw.dropped;
     pt_lw.dropped = 0;
@@ -232,7 +222,6 @@ pt_log_writer_tick(void)
 
     /* At most one line of each kind a second, however many requests. */
     if (dropped) {
-        pt_lw.dropped_total += dropped;
         pt_log_error(PT_LOG_WARN, NULL, 0,
                      "access log: %llu lines dropped (the disk is slow or full)",
                      (unsigned long long) dropped);
@@ -249,6 +238,28 @@ pt_log_writer_tick(void)
                      "access log: cannot reopen \"%s\", still writing to the old file",
                      pt_lw.path);
     }
+}
+
+
+void
+pt_log_writer_tick(void)
+{
+    pt_log_chunk_t  *c;
+
+    if (!pt_lw.running) {
+        return;
+    }
+
+    pthread_mutex_lock(&pt_lw.mutex);
+
+    c = &pt_lw.chunk[pt_lw.tail % PT_LOG_CHUNKS];
+    if (c->len || c->reopen) {
+        (void) pt_log_writer_seal();
+    }
+
+    pthread_mutex_unlock(&pt_lw.mutex);
+
+    pt_log_writer_report();
 }
 
 
@@ -318,7 +329,7 @@ pt_log_writer_stop(void)
     }
 
     pt_lw.running = 0;
-    pt_log_writer_tick();
+    pt_log_writer_report();
 }
 
 
