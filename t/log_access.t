@@ -93,7 +93,8 @@ like($raw_quiet, qr/^HTTP\/1.1 200 .*shh\z/s, 'quiet route answers');
 ok($raw_status =~ /^HTTP\/1.1 200 / && $raw_health =~ /^HTTP\/1.1 200 /
    && $raw_anope =~ /^HTTP\/1.1 404 /, 'admin requests answered');
 
-# The buffer (64k) is far from full: only the periodic flush writes.
+# The chunk (128k) is far from full: only the one-second tick hands it
+# to the writer.
 my @lines = wait_lines($log, 3);
 is(scalar @lines, 3, 'three lines written without filling the buffer');
 cmp_ok(time - $sent_at, '<', 4, 'within the periodic flush (~1 s)');

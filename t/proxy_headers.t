@@ -63,10 +63,13 @@ is($res->{headers}{'x-request-id'}, $e->{headers}{'x-request-id'},
 like($res->{headers}{'x-request-id'}, qr/^[0-9a-f]{32}\z/,
      'an overlong X-Request-ID is replaced too');
 
-# traceparent is propagated untouched.
+# traceparent is propagated as a child: the same trace and flags, the
+# gateway's span as the parent (t/trace.t has the rest).
 my $tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 ($res, $e) = through("Host: t\r\ntraceparent: $tp\r\n");
-is($e->{headers}{traceparent}, $tp, 'traceparent propagated');
+like($e->{headers}{traceparent},
+     qr/^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-01\z/,
+     'traceparent propagated as a child span');
 
 # Hop-by-hop fields, and fields the client's Connection names, stay here.
 ($res, $e) = through("Host: t\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"

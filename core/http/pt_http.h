@@ -271,6 +271,7 @@ struct pt_http_request_s {
     pt_str_t                  host;     /* lower-cased, without port      */
     pt_str_t                  request_id;
     pt_str_t                  consumer; /* set by auth                    */
+    pt_str_t                  trace_id; /* W3C, 32 hex (pt_http_trace.c)  */
 
     pt_http_headers_in_t      headers_in;
     pt_http_headers_out_t     headers_out;
@@ -534,6 +535,9 @@ int pt_http1_read_body(pt_http_request_t *r, char *dst, size_t size,
 
 /* Handlers the http core registers itself. */
 int pt_http_request_id(pt_http_request_t *r);
+/* POST_READ, after the request id: W3C traceparent continued (a child
+ * span for the upstream) or started, r->trace_id set (pt_http_trace.c). */
+int pt_http_trace(pt_http_request_t *r);
 int pt_http_chunked_filter(pt_http_request_t *r, pt_chain_t **chain);
 
 /* Per-worker block caches for head and body buffers. */

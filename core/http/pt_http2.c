@@ -937,6 +937,7 @@ static int
 pt_http2_frame_not_send_cb(nghttp2_session *session,
     const nghttp2_frame *frame, int lib_error_code, void *user_data)
 {
+    pt_http2_stream_t      *st;
     pt_http2_connection_t  *h2c;
 
     h2c = user_data;
@@ -945,10 +946,21 @@ pt_http2_frame_not_send_cb(nghttp2_session *session,
         return 0;
     }
 
-    pt_log_error(PT_LOG_ERR, NULL, 0,
-                 "client %.*s: http2: stream %d: response head not sent: %s",
-                 (int) h2c->c->addr_text.len, h2c->c->addr_text.data,
-                 (int) frame->hd.stream_id, nghttp2_strerror(lib_error_code));
+    st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+
+    /* About a request: its line carries the request id. */
+    if (st && st->request) {
+        pt_http_log_request(st->request, PT_LOG_ERR,
+                            "http2: stream %d: response head not sent: %s",
+                            (int) frame->hd.stream_id,
+                            nghttp2_strerror(lib_error_code));
+    } else {
+        pt_log_error(PT_LOG_ERR, NULL, 0,
+                     "client %.*s: http2: stream %d: response head not sent: %s",
+                     (int) h2c->c->addr_text.len, h2c->c->addr_text.data,
+                     (int) frame->hd.stream_id,
+                     nghttp2_strerror(lib_error_code));
+    }
 
     (void) nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE,
                                      frame->hd.stream_id,

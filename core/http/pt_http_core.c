@@ -862,6 +862,8 @@ pt_http_postconfig(pt_conf_t *cf)
 
     if (pt_http_phase_add(cf, PT_HTTP_POST_READ_PHASE, pt_http_request_id,
                           100, &pt_http_module) != PT_OK
+        || pt_http_phase_add(cf, PT_HTTP_POST_READ_PHASE, pt_http_trace,
+                             110, &pt_http_module) != PT_OK
         || pt_http_body_filter_add(cf, pt_http_chunked_filter, 200,
                                    &pt_http_module) != PT_OK
         || pt_http_tls_postconfig(cf) != PT_OK)

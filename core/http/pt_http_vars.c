@@ -677,6 +677,39 @@ pt_var_upstream_addr(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
 }
 
 
+/* Empty when the request never reached an upstream. */
+static int
+pt_var_upstream_ms(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
+{
+    if (r->upstream_usec < 0) {
+        v->len = 0;
+        v->data = "";
+        return PT_OK;
+    }
+
+    v->data = pt_psprintf(r->pool, &v->len, "%llu.%03llu",
+                          (unsigned long long) (r->upstream_usec / 1000),
+                          (unsigned long long) (r->upstream_usec % 1000));
+    return v->data ? PT_OK : PT_ERROR;
+}
+
+
+static int
+pt_var_cache_status(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
+{
+    *v = r->cache_status;
+    return PT_OK;
+}
+
+
+static int
+pt_var_trace_id(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
+{
+    *v = r->trace_id;
+    return PT_OK;
+}
+
+
 static int
 pt_var_time(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
 {
@@ -808,6 +841,9 @@ static const pt_http_var_t  pt_http_core_vars[] = {
     { "duration_ms", pt_var_duration_ms, 0 },
     { "upstream", pt_var_upstream, 0 },
     { "upstream_addr", pt_var_upstream_addr, 0 },
+    { "upstream_ms", pt_var_upstream_ms, 0 },
+    { "cache_status", pt_var_cache_status, 0 },
+    { "trace_id", pt_var_trace_id, 0 },
     { "time_iso8601", pt_var_time, 0 },
     { "tls.sni", pt_var_tls_sni, 0 },
     { "tls.protocol", pt_var_tls_protocol, 0 },

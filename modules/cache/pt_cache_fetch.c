@@ -27,6 +27,7 @@ struct pt_cache_job_s {
     pt_cache_ctx_t       ctx;         /* its own: no request            */
     pt_upstream_call_t   call;
     pt_pool_t           *pool;
+    pt_str_t             request_id;  /* the request that started it   */
     pt_cache_job_t      *prev;
     pt_cache_job_t      *next;
 };
@@ -403,9 +404,10 @@ pt_cache_refreshed(pt_upstream_call_t *call)
 
     } else {
         pt_log_error(PT_LOG_WARN, NULL, 0,
-                     "cache: background refresh of route \"%s\" failed: %s",
+                     "cache: background refresh of route \"%s\" failed: %s, request_id: %.*s",
                      ctx->conf->route.data,
-                     call->rc == PT_OK ? "a 5xx answer" : call->error);
+                     call->rc == PT_OK ? "a 5xx answer" : call->error,
+                     (int) job->request_id.len, job->request_id.data);
     }
 
     pt_cache_job_free(job);
@@ -425,6 +427,8 @@ pt_cache_refresh_background(pt_cache_ctx_t *ctx)
 
     if (job == NULL
         || pt_str_dup(pool, &key, ctx->key.data, ctx->key.len) == NULL
+        || pt_str_dup(pool, &job->request_id, ctx->r->request_id.data,
+                      ctx->r->request_id.len) == NULL
         || pt_cache_call_init(ctx, pool, &job->call) != PT_OK)
     {
         goto failed;

@@ -1,21 +1,24 @@
 /*
- * pt_log_module.c: the "log" module: the access log.
+ * pt_log_module.c: the "log" module: the access log's config and lines.
  *
- * Lines are collected in a per-worker buffer and written with one
- * write(2) when it fills, every second, before a reopen (USR1) and when
- * the worker exits, so a busy worker makes a few large appends rather
- * than one small one per request. The file is O_APPEND: lines from
- * different workers never interleave inside a line.
+ * Each line is built in the request's pool and handed to the writer
+ * (pt_log_writer.c), a thread per worker behind a bounded queue, so a
+ * slow or full disk never stalls request handling: at worst lines are
+ * dropped, counted, and the count logged once a second. The file is
+ * O_APPEND and a line goes out in one writev(2): lines from different
+ * workers never interleave inside a line.
  *
- *   access_log: { path: logs/access.log, format: json, buffer: 64k }
+ *   access_log: { path: logs/access.log, format: json, buffer: 128k }
  *
  * format is json, combined, or a template ("${remote_addr} ${status}").
- * A route may set `access_log: false`. Admin endpoints are not logged.
+ * The queue is 8 chunks of `buffer` bytes. A route may set
+ * `access_log: false`. Admin endpoints are not logged.
  */
 
 #include "pt_http.h"
 #include "pt_string.h"
 #include "pt_time.h"
+#include "pt_log_writer.h"
 
 
 enum {
@@ -68,13 +71,8 @@ pt_module_t  pt_log_module = {
 };
 
 
-/* Per worker. */
-static char           *pt_log_buf;
-static size_t          pt_log_len;
-static size_t          pt_log_cap;
-static pt_open_file_t *pt_log_file;
+/* Per worker: the writer's one-second tick. */
 static pt_event_t      pt_log_timer;
-static unsigned        pt_log_write_failed;
 
 
 static void *
@@ -101,7 +99,7 @@ pt_log_create_conf(pt_conf_t *cf, pt_conf_level_e level)
         return PT_CONF_ERROR_PTR;
     }
 
-    lmcf->buffer = 64 * 1024;
+    lmcf->buffer = 128 * 1024;
 
     return lmcf;
 }
@@ -247,48 +245,23 @@ pt_log_postconfig(pt_conf_t *cf)
 }
 
 
+/* Called by the cycle before it reopens its files (USR1): the writer
+ * switches files at this point of its queue. In the master and the
+ * helper, which have no writer, nothing to do. */
 static void
 pt_log_flush(pt_open_file_t *file, void *data)
 {
-    ssize_t  n;
-    size_t   off;
-
+    (void) file;
     (void) data;
 
-    if (pt_log_len == 0 || pt_log_file == NULL) {
-        return;
-    }
-
-    for (off = 0; off < pt_log_len; off += (size_t) n) {
-        n = write(pt_log_file->fd, pt_log_buf + off, pt_log_len - off);
-
-        if (n < 0 && errno == EINTR) {
-            n = 0;
-            continue;
-        }
-
-        if (n <= 0) {
-            /* Logged once per failure streak, not once per line. */
-            if (!pt_log_write_failed) {
-                pt_log_error(PT_LOG_ALERT, NULL, errno,
-                             "access log write to \"%s\" failed",
-                             pt_log_file->path.data);
-            }
-            pt_log_write_failed = 1;
-            break;
-        }
-
-        pt_log_write_failed = 0;
-    }
-
-    pt_log_len = 0;
+    pt_log_writer_reopen();
 }
 
 
 static void
 pt_log_timer_handler(pt_event_t *ev)
 {
-    pt_log_flush(pt_log_file, NULL);
+    pt_log_writer_tick();
     pt_timer_add(ev, 1000);
 }
 
@@ -304,14 +277,16 @@ pt_log_init_worker(pt_cycle_t *cycle)
         return PT_OK;
     }
 
-    pt_log_cap = pt_max(lmcf->buffer, (size_t) 4096);
-    pt_log_buf = malloc(pt_log_cap);
-    if (pt_log_buf == NULL) {
+    /* After fork, in the worker: a thread in the master would not
+     * survive the fork. */
+    if (pt_log_writer_start(lmcf->file->fd, lmcf->file->path.data,
+                            pt_max(lmcf->buffer, (size_t) 4096))
+        != PT_OK)
+    {
         return PT_ERROR;
     }
 
-    pt_log_file = lmcf->file;
-    pt_log_file->data = NULL;
+    lmcf->file->data = NULL;
 
     pt_log_timer.handler = pt_log_timer_handler;
     pt_log_timer.cancelable = 1;
@@ -324,27 +299,9 @@ pt_log_init_worker(pt_cycle_t *cycle)
 static void
 pt_log_exit_worker(pt_cycle_t *cycle)
 {
-    pt_log_flush(pt_log_file, NULL);
-}
+    (void) cycle;
 
-
-static void
-pt_log_append(const char *line, size_t len)
-{
-    ssize_t  n;
-
-    if (pt_log_len + len > pt_log_cap) {
-        pt_log_flush(pt_log_file, NULL);
-    }
-
-    if (len > pt_log_cap) {
-        n = write(pt_log_file->fd, line, len);
-        (void) n;
-        return;
-    }
-
-    memcpy(pt_log_buf + pt_log_len, line, len);
-    pt_log_len += len;
+    pt_log_writer_stop();
 }
 
 
@@ -378,7 +335,8 @@ pt_log_line_json(pt_http_request_t *r, pt_str_t *line)
     char              *p;
     size_t             len, i;
     uint64_t           us, sent;
-    pt_str_t           remote, *route, *ua, *up, *upaddr, *consumer, s[16];
+    pt_str_t           remote, *route, *ua, *up, *upaddr, *consumer, *cache,
+                      *trace, s[16];
     pt_http_header_t  *h;
 
     (void) pt_http_remote_addr(r, &remote);
@@ -389,6 +347,8 @@ pt_log_line_json(pt_http_request_t *r, pt_str_t *line)
     up = r->upstream_name.len ? &r->upstream_name : NULL;
     upaddr = r->upstream_addr.len ? &r->upstream_addr : NULL;
     consumer = r->consumer.len ? &r->consumer : NULL;
+    cache = r->cache_status.len ? &r->cache_status : NULL;
+    trace = r->trace_id.len ? &r->trace_id : NULL;
 
     s[0] = (pt_str_t) { strlen(pt_cached_iso8601_time),
                         pt_cached_iso8601_time };
@@ -404,7 +364,8 @@ pt_log_line_json(pt_http_request_t *r, pt_str_t *line)
     }
     len += pt_log_json_len(route) + pt_log_json_len(ua)
            + pt_log_json_len(up) + pt_log_json_len(upaddr)
-           + pt_log_json_len(consumer);
+           + pt_log_json_len(consumer) + pt_log_json_len(cache)
+           + pt_log_json_len(trace);
 
     p = pt_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -450,8 +411,12 @@ pt_log_line_json(pt_http_request_t *r, pt_str_t *line)
     p = pt_log_json(r->pool, p, route);
     p = pt_cpystr(p, ",\"consumer\":");
     p = pt_log_json(r->pool, p, consumer);
-    p = pt_cpystr(p, ",\"cache\":null,\"user_agent\":");
+    p = pt_cpystr(p, ",\"cache\":");
+    p = pt_log_json(r->pool, p, cache);
+    p = pt_cpystr(p, ",\"user_agent\":");
     p = pt_log_json(r->pool, p, ua);
+    p = pt_cpystr(p, ",\"trace_id\":");
+    p = pt_log_json(r->pool, p, trace);
     p = pt_cpystr(p, "}\n");
 
     line->len = (size_t) (p - line->data);
@@ -543,6 +508,26 @@ pt_log_line_combined(pt_http_request_t *r, pt_str_t *line)
 }
 
 
+/* A template's value with its "\n", so the line is queued whole. */
+static int
+pt_log_line_newline(pt_http_request_t *r, pt_str_t *line)
+{
+    char  *p;
+
+    p = pt_pnalloc(r->pool, line->len + 1);
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    memcpy(p, line->data, line->len);
+    p[line->len] = '\n';
+    line->data = p;
+    line->len++;
+
+    return PT_OK;
+}
+
+
 static int
 pt_log_handler(pt_http_request_t *r)
 {
@@ -553,7 +538,7 @@ pt_log_handler(pt_http_request_t *r)
 
     lmcf = pt_cycle->conf[pt_log_module.index];
 
-    if (pt_log_buf == NULL) {
+    if (!pt_log_writer_running()) {
         return PT_OK;
     }
 
@@ -576,9 +561,7 @@ pt_log_handler(pt_http_request_t *r)
     case PT_ACCESS_TEMPLATE:
         rc = pt_template_eval(r, lmcf->tpl, &line);
         if (rc == PT_OK) {
-            pt_log_append(line.data, line.len);
-            pt_log_append("\n", 1);
-            return PT_OK;
+            rc = pt_log_line_newline(r, &line);
         }
         break;
 
@@ -587,7 +570,7 @@ pt_log_handler(pt_http_request_t *r)
     }
 
     if (rc == PT_OK) {
-        pt_log_append(line.data, line.len);
+        pt_log_writer_append(line.data, line.len);
     }
 
     return PT_OK;
