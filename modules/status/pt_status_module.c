@@ -1,6 +1,7 @@
 /*
  * pt_status_module.c: the "status" module: `handler: status|health` as a
- * route action, and GET /status and /health on the admin listener.
+ * route action, and GET /status and /health on the admin listener (and /,
+ * the dashboard: pt_status_dashboard.c).
  *
  * /status is JSON built from the shared process table and the upstream
  * zone, so any worker answers for all of them.
@@ -12,6 +13,7 @@
 #include "pt_string.h"
 #include "pt_time.h"
 #include "pt_upstream.h"
+#include "pt_status.h"
 
 
 static int pt_status_set_handler(pt_conf_t *cf, const pt_command_t *cmd,
@@ -67,7 +69,8 @@ static int
 pt_status_postconfig(pt_conf_t *cf)
 {
     if (pt_http_admin_route_add(cf, "/status", pt_status_handler) == NULL
-        || pt_http_admin_route_add(cf, "/health", pt_health_handler) == NULL)
+        || pt_http_admin_route_add(cf, "/health", pt_health_handler) == NULL
+        || pt_status_dashboard_init(cf) != PT_OK)
     {
         return PT_ERROR;
     }
@@ -200,8 +203,8 @@ pt_status_upstreams(pt_status_out_t *o)
 
 /* The configured routes in config order, for the dashboard: the name, the
  * key of the action (upstream, respond, redirect, handler) and the
- * upstream it proxies to, or null; and the admin listener's endpoints (a
- * dashboard can ask for /metrics only when it is there). */
+ * upstream it proxies to, or null; and the admin listener's endpoints (the
+ * dashboard asks for /metrics only when it is there). */
 static void
 pt_status_routes(pt_status_out_t *o)
 {
