@@ -155,8 +155,10 @@ ok($seen, 'closed: no idle connection left') or diag explain $st;
 # /health on the admin listener.
 my $r = parse_response(http_get('/health', port => $admin));
 is($r->{status}, 200, '/health: 200');
-is_deeply(eval { decode_json($r->{body}) }, { status => 'ok' },
-          '/health: {"status":"ok"}');
+is_deeply(eval { decode_json($r->{body}) },
+          { status => 'ok', master => JSON::PP::true, workers => 2,
+            expected => 2 },
+          '/health: {"status":"ok","master":true,"workers":2,...}');
 
 # HEAD gives the head alone; a method that is not GET or HEAD gets 405
 # with Allow (as nginx's stub_status does).

@@ -1,6 +1,7 @@
 /*
  * pt_status_module.c: the "status" module: `handler: status|health` as a
- * route action, and GET /status and /health on the admin listener.
+ * route action, and GET /status and /health on the admin listener (and /,
+ * the dashboard: pt_status_dashboard.c).
  *
  * /status is JSON built from the shared process table and the upstream
  * zone, so any worker answers for all of them.
@@ -8,9 +9,11 @@
 
 #include "pt_http.h"
 #include "pt_core_module.h"
+#include "pt_process.h"
 #include "pt_string.h"
 #include "pt_time.h"
 #include "pt_upstream.h"
+#include "pt_status.h"
 
 
 static int pt_status_set_handler(pt_conf_t *cf, const pt_command_t *cmd,
@@ -18,6 +21,12 @@ static int pt_status_set_handler(pt_conf_t *cf, const pt_command_t *cmd,
 static int pt_status_postconfig(pt_conf_t *cf);
 static int pt_status_handler(pt_http_request_t *r);
 static int pt_health_handler(pt_http_request_t *r);
+static int pt_status_init_worker(pt_cycle_t *cycle);
+
+
+/* The master, as this worker saw it at its start: once it is gone, the
+ * kernel gives the worker another parent. */
+static pid_t  pt_status_master;
 
 
 static const pt_command_t  pt_status_commands[] = {
@@ -34,6 +43,7 @@ pt_module_t  pt_status_module = {
     .abi = PT_MODULE_ABI,
     .commands = pt_status_commands,
     .postconfig = pt_status_postconfig,
+    .init_worker = pt_status_init_worker,
 };
 
 
@@ -59,7 +69,8 @@ static int
 pt_status_postconfig(pt_conf_t *cf)
 {
     if (pt_http_admin_route_add(cf, "/status", pt_status_handler) == NULL
-        || pt_http_admin_route_add(cf, "/health", pt_health_handler) == NULL)
+        || pt_http_admin_route_add(cf, "/health", pt_health_handler) == NULL
+        || pt_status_dashboard_init(cf) != PT_OK)
     {
         return PT_ERROR;
     }
@@ -187,6 +198,53 @@ pt_status_upstreams(pt_status_out_t *o)
     }
 
     pt_status_printf(o, "},");
+}
+
+
+/* The configured routes in config order, for the dashboard: the name, the
+ * key of the action (upstream, respond, redirect, handler) and the
+ * upstream it proxies to, or null; and the admin listener's endpoints (the
+ * dashboard asks for /metrics only when it is there). */
+static void
+pt_status_routes(pt_status_out_t *o)
+{
+    size_t                i;
+    pt_route_t          **rt;
+    pt_upstream_t        *us;
+    pt_http_main_conf_t  *hmcf;
+
+    hmcf = pt_http_main_conf(pt_cycle);
+    rt = hmcf->routes.elts;
+
+    pt_status_printf(o, "\"routes\":[");
+
+    for (i = 0; i < hmcf->routes.nelts; i++) {
+        pt_status_printf(o, "%s{\"name\":", i ? "," : "");
+        pt_status_json_str(o, rt[i]->name.data, rt[i]->name.len);
+        pt_status_printf(o, ",\"action\":\"%s\",\"upstream\":",
+                         rt[i]->content_key ? rt[i]->content_key : "");
+
+        us = pt_upstream_of_route(rt[i]);
+        if (us) {
+            pt_status_json_str(o, us->name.data, us->name.len);
+        } else {
+            pt_status_printf(o, "null");
+        }
+
+        pt_status_printf(o, "}");
+    }
+
+    pt_status_printf(o, "],\"endpoints\":[");
+
+    rt = hmcf->admin_routes.elts;
+
+    for (i = 0; i < hmcf->admin_routes.nelts; i++) {
+        pt_status_printf(o, "%s", i ? "," : "");
+        pt_status_json_str(o, rt[i]->content_key,
+                           strlen(rt[i]->content_key));
+    }
+
+    pt_status_printf(o, "],");
 }
 
 
@@ -345,6 +403,7 @@ pt_status_handler(pt_http_request_t *r)
                      (int) helper, (unsigned long long) active,
                      (unsigned long long) idle);
 
+    pt_status_routes(&o);
     pt_status_upstreams(&o);
     pt_status_zones(&o);
     pt_status_tls(&o);
@@ -368,18 +427,77 @@ pt_status_handler(pt_http_request_t *r)
 
 
 static int
+pt_status_init_worker(pt_cycle_t *cycle)
+{
+    pt_status_master = getppid();
+
+    return PT_OK;
+}
+
+
+/*
+ * Liveness, as far as the answering worker can tell: its master is still
+ * the one that forked it (a master that died leaves its workers to another
+ * parent), and the process table holds a live worker of the running
+ * generation (the answering one at least, unless the master reaped it
+ * already as it drains). Either failing is a 503; fewer workers than
+ * configured (one being respawned) is still 200, with the counts.
+ */
+static int
 pt_health_handler(pt_http_request_t *r)
 {
-    int                rc;
-    static const char  body[] = "{\"status\":\"ok\"}\n";
+    int             rc, master;
+    char           *body;
+    size_t          i, len;
+    pt_uint_t       workers;
+    pt_proc_shm_t  *p;
 
     rc = pt_status_method(r);
     if (rc != PT_OK) {
         return rc;
     }
 
-    pt_http_finalize(r, pt_http_send_response(r, 200, "application/json",
-                                              body, sizeof(body) - 1));
+    master = pt_status_master == 0 || getppid() == pt_status_master;
+    workers = 0;
+
+    for (i = 0; pt_core_shm && i < PT_MAX_PROCESSES; i++) {
+        p = &pt_core_shm->procs[i];
+
+        if (p->pid == 0 || p->helper
+            || p->generation != (uint32_t) pt_core_shm->generation)
+        {
+            continue;
+        }
+
+        if (p->pid == pt_pid || kill(p->pid, 0) == 0 || errno == EPERM) {
+            workers++;
+        }
+    }
+
+    if (pt_core_shm == NULL) {
+        workers = 1;    /* no process table: this process serves alone */
+    }
+
+    body = pt_psprintf(r->pool, &len,
+                       "{\"status\":\"%s\",\"master\":%s,"
+                       "\"workers\":%u,\"expected\":%u}\n",
+                       master && workers ? "ok" : "fail",
+                       master ? "true" : "false", (unsigned) workers,
+                       (unsigned) pt_core_workers(pt_cycle));
+    if (body == NULL) {
+        return PT_ERROR;
+    }
+
+    if (!master || workers == 0) {
+        if (pt_http_header_out_set(r, "Retry-After", 11, "1", 1) != PT_OK) {
+            return PT_ERROR;
+        }
+    }
+
+    pt_http_finalize(r, pt_http_send_response(r, master && workers
+                                              ? 200 : 503,
+                                              "application/json", body,
+                                              len));
 
     return PT_DONE;
 }
