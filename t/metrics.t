@@ -24,7 +24,7 @@ my $promtool = '/usr/bin/promtool';
 BAIL_OUT("$promtool is missing: run scripts/deps (as root)")
     unless -x $promtool;
 
-my $t = Test::Portico->new()->plan(69);
+my $t = Test::Portico->new()->plan(71);
 $t->allow_alerts(qr/worker \d+ exited on signal 9/);
 my $b1 = $t->backend(id => 'b1');
 
@@ -295,3 +295,17 @@ my $post = parse_response(http("POST /metrics HTTP/1.1\r\nHost: t\r\n"
                                . "Connection: close\r\n\r\n",
                                port => $admin));
 is($post->{status}, 405, 'POST /metrics: 405');
+
+
+# `handler:` belongs to the http core; the names come from the modules.
+my $case = $t->testdir . '/bad-handler.yaml';
+write_file($case, <<'EOF');
+listen: [ { address: "127.0.0.1:1" } ]
+routes:
+  - { name: x, match: { path: / }, handler: metric }
+EOF
+my ($rc, $out) = run_cmd(10, $t->binary, '-t', '-p', $t->testdir, '-c',
+                         $case);
+is($rc, 1, 'handler: an unknown name fails -t');
+like($out, qr/\Q$case\E:3:\d+: handler: "metric" is not one of: status, health, metrics$/m,
+     '  naming the registered names');
