@@ -4,7 +4,8 @@
 # counter and histogram bucket has exactly the expected value; targets
 # up and down; reloads ok and failed; the counts survive a HUP (equal
 # when nothing happened in between); `handler: metrics` on a public
-# route, and /metrics on a public listener without one is 404.  Route and
+# route, and /metrics on a public listener without one is 404; HTTP/2
+# requests counted the same; an unknown `handler:` name.  Route and
 # method names cannot hold '"', '\' or a newline, upstream names can: an
 # upstream called that way shows its label escaped.
 
@@ -24,7 +25,7 @@ my $promtool = '/usr/bin/promtool';
 BAIL_OUT("$promtool is missing: run scripts/deps (as root)")
     unless -x $promtool;
 
-my $t = Test::Portico->new()->plan(71);
+my $t = Test::Portico->new()->plan(74);
 $t->allow_alerts(qr/worker \d+ exited on signal 9/);
 my $b1 = $t->backend(id => 'b1');
 
@@ -35,7 +36,7 @@ my $dead = $hold->sockport;
 
 my $yaml = <<'EOF';
 workers: 2
-listen: [ { address: "127.0.0.1:%%PORT_GW%%" } ]
+listen: [ { address: "127.0.0.1:%%PORT_GW%%", http2: true } ]
 admin: { address: "127.0.0.1:%%PORT_ADMIN%%" }
 upstreams:
   app: { targets: [ "127.0.0.1:%%PORT_B1%%" ] }
@@ -282,6 +283,19 @@ ok($t->wait_log(qr/worker $victim exited on signal 9/, 10),
    'a worker killed');
 is_deeply(counters(samples(scrape()->{body})), $counted,
           '  every counter as it was');
+
+# HTTP/2 requests count the same, the method from the request's method.
+my $a_get = 'portico_requests_total{route="a",method="GET",status="200"}';
+my $a_del = 'portico_requests_total{route="a",method="DELETE",status="200"}';
+my $n_get = samples(scrape()->{body})->{$a_get};
+my ($crc) = curl('--http2-prior-knowledge', '-o', '/dev/null',
+                 "http://127.0.0.1:$port/a");
+my ($drc) = curl('--http2-prior-knowledge', '-o', '/dev/null', '-X',
+                 'DELETE', "http://127.0.0.1:$port/a");
+is("$crc $drc", '0 0', 'HTTP/2: GET and DELETE on route a');
+$after = samples(scrape()->{body});
+is($after->{$a_get}, $n_get + 1, '  GET counted');
+is($after->{$a_del}, 1, '  DELETE counted');
 
 
 # --- public listeners ----------------------------------------------------

@@ -134,16 +134,42 @@ pt_metrics_cache_result(const pt_str_t *st)
 }
 
 
+/* Methods we know by name, the rest as one value: a client cannot make
+ * series up. Taken from the method's bit, which both protocols set (an
+ * HTTP/2 request has no method_name text of its own for every method). */
+static const char *
+pt_metrics_method(pt_http_request_t *r)
+{
+    size_t  i;
+    static const struct {
+        unsigned     bit;
+        const char  *name;
+    } known[] = {
+        { PT_HTTP_GET, "GET" }, { PT_HTTP_HEAD, "HEAD" },
+        { PT_HTTP_POST, "POST" }, { PT_HTTP_PUT, "PUT" },
+        { PT_HTTP_DELETE, "DELETE" }, { PT_HTTP_OPTIONS, "OPTIONS" },
+        { PT_HTTP_PATCH, "PATCH" }, { PT_HTTP_TRACE, "TRACE" },
+        { PT_HTTP_CONNECT, "CONNECT" }
+    };
+
+    for (i = 0; i < pt_nelems(known); i++) {
+        if (r->method == known[i].bit) {
+            return known[i].name;
+        }
+    }
+
+    return "OTHER";
+}
+
+
 /* LOG runs exactly once per request: count it. */
 static int
 pt_metrics_log_handler(pt_http_request_t *r)
 {
     uint64_t             us;
     pt_str_t             route;
-    const char          *method;
     pt_metrics_root_t   *root;
     pt_metrics_slot_t   *s;
-    char                 buf[PT_METRICS_LABEL_MAX];
 
     /* Admin endpoints are not counted, as they are not logged. */
     if (r->route ? r->route->admin : r->hc->listen->admin) {
@@ -162,19 +188,8 @@ pt_metrics_log_handler(pt_http_request_t *r)
         route.len = 0;
     }
 
-    /* Methods we know as sent, the rest as one value: a client cannot
-     * make series up. */
-    if (r->method == 0 || (r->method & PT_HTTP_OTHER)
-        || r->method_name.len >= sizeof(buf))
-    {
-        method = "OTHER";
-    } else {
-        memcpy(buf, r->method_name.data, r->method_name.len);
-        buf[r->method_name.len] = '\0';
-        method = buf;
-    }
-
-    pt_metrics_count(root, PT_METRICS_REQUESTS, &route, method, r->status);
+    pt_metrics_count(root, PT_METRICS_REQUESTS, &route, pt_metrics_method(r),
+                     r->status);
 
     us = pt_monotonic_usec() - r->start_usec;
     s = pt_metrics_slot(root, PT_METRICS_ROUTE_DURATION, &route, "", 0);
