@@ -76,7 +76,7 @@ my %have = map { $_ => 1 } split ' ', $mods // '';
 # Every built-in module: a lost one (lb, say) would otherwise only show as
 # test files that skip themselves.  The list is written out here, and
 # whatever configure builds in by default must be on it too.
-my @builtin = qw(core http upstream router lb status log auth ratelimit cache gzip);
+my @builtin = qw(core http upstream router lb status log auth ratelimit cache gzip metrics);
 is_deeply([grep { !$have{$_} } @builtin], [],
           "-V: modules line lists @builtin") or diag $out;
 my @configured = configure_builtins();

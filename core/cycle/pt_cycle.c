@@ -52,8 +52,8 @@ pt_cycle_init(pt_cycle_t *old, const char *conf_file, const char *prefix,
 
     if (pt_array_init(&cycle->listening, pool, 4, sizeof(pt_listening_t))
         != PT_OK
-        || pt_array_init(&cycle->shm_zones, pool, 4, sizeof(pt_shm_zone_t))
-           != PT_OK
+        || pt_array_init(&cycle->shm_zones, pool, PT_SHM_MAX_ZONES,
+                         sizeof(pt_shm_zone_t)) != PT_OK
         || pt_array_init(&cycle->open_files, pool, 4, sizeof(pt_open_file_t))
            != PT_OK
         || pt_array_init(&cycle->scopes, pool, 16, sizeof(pt_conf_scope_t))

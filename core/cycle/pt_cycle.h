@@ -121,6 +121,10 @@ void pt_cycle_reopen_files(pt_cycle_t *cycle);
  * second). */
 void pt_cycle_tick_master(pt_cycle_t *cycle);
 
+/* Modules keep the zone pointers pt_shm_zone_add() returns, so the array
+ * of zones is allocated once, whole, and never moves. */
+#define PT_SHM_MAX_ZONES    32
+
 /* Ask for a shared-memory zone (in postconfig). The size comes from
  * `shm: { name: SIZE }` if given, else min_size plus a weighted share of
  * what is left of shm_size. Zones with weight 0 get exactly min_size. */

@@ -34,6 +34,12 @@ pt_shm_zone_add(pt_conf_t *cf, const char *name, size_t min_size,
         }
     }
 
+    if (cf->cycle->shm_zones.nelts == PT_SHM_MAX_ZONES) {
+        (void) pt_conf_error(cf, NULL, "more than %d shm zones",
+                             PT_SHM_MAX_ZONES);
+        return NULL;
+    }
+
     z = pt_array_push(&cf->cycle->shm_zones);
     if (z == NULL) {
         return NULL;

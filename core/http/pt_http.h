@@ -365,6 +365,12 @@ void pt_http_print_phases(pt_cycle_t *cycle, FILE *out);
 int pt_route_set_content(pt_conf_t *cf, pt_yaml_node_t *node,
     const char *key, pt_http_handler_pt h);
 
+/* Register a named route action, `handler: NAME` (in a module's
+ * preconfig, before routes are parsed). The http core owns the route key
+ * `handler` and refuses names nobody registered. */
+int pt_http_named_handler_add(pt_conf_t *cf, const char *name,
+    pt_http_handler_pt h);
+
 /* Register a built-in endpoint of the admin listener (exact path). */
 pt_route_t *pt_http_admin_route_add(pt_conf_t *cf, const char *path,
     pt_http_handler_pt h);

@@ -33,6 +33,8 @@ static int pt_http_set_listen_http2(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
 static int pt_http_set_rate(pt_conf_t *cf, const pt_command_t *cmd,
     pt_yaml_node_t *node, void *conf);
+static int pt_http_set_handler(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf);
 
 
 static const pt_command_t  pt_http_commands[] = {
@@ -53,6 +55,9 @@ static const pt_command_t  pt_http_commands[] = {
 
     { "timeout", PT_CONF_ROUTE | PT_CONF_SCALAR, pt_conf_set_msec,
       offsetof(pt_http_route_conf_t, timeout), NULL },
+
+    { "handler", PT_CONF_ROUTE | PT_CONF_SCALAR, pt_http_set_handler, 0,
+      NULL },
 
     { "address", PT_CONF_LISTEN | PT_CONF_SCALAR, pt_http_set_listen_address,
       0, NULL },
@@ -755,6 +760,77 @@ pt_route_set_content(pt_conf_t *cf, pt_yaml_node_t *node, const char *key,
     route->content_node = node;
 
     return PT_OK;
+}
+
+
+/* The named handlers of `handler: NAME`. Modules register them in
+ * preconfig, before any route is parsed, so the table lives outside the
+ * per-load config; compiled-in modules register the same ones at every
+ * load. */
+#define PT_HTTP_MAX_NAMED   32
+
+typedef struct {
+    const char          *name;
+    pt_http_handler_pt   handler;
+} pt_http_named_t;
+
+static pt_http_named_t  pt_http_named[PT_HTTP_MAX_NAMED];
+static pt_uint_t        pt_http_nnamed;
+
+
+int
+pt_http_named_handler_add(pt_conf_t *cf, const char *name,
+    pt_http_handler_pt h)
+{
+    pt_uint_t  i;
+
+    for (i = 0; i < pt_http_nnamed; i++) {
+        if (strcmp(pt_http_named[i].name, name) == 0) {
+            if (pt_http_named[i].handler == h) {
+                return PT_OK;       /* registered at an earlier load */
+            }
+            return pt_conf_error(cf, NULL, "handler \"%s\" is defined twice",
+                                 name);
+        }
+    }
+
+    if (pt_http_nnamed == PT_HTTP_MAX_NAMED) {
+        return pt_conf_error(cf, NULL, "too many named handlers");
+    }
+
+    pt_http_named[pt_http_nnamed].name = name;
+    pt_http_named[pt_http_nnamed].handler = h;
+    pt_http_nnamed++;
+
+    return PT_OK;
+}
+
+
+static int
+pt_http_set_handler(pt_conf_t *cf, const pt_command_t *cmd,
+    pt_yaml_node_t *node, void *conf)
+{
+    char       names[512], *p, *end;
+    pt_uint_t  i;
+
+    for (i = 0; i < pt_http_nnamed; i++) {
+        if (strcmp(node->scalar.data, pt_http_named[i].name) == 0) {
+            return pt_route_set_content(cf, node, "handler",
+                                        pt_http_named[i].handler);
+        }
+    }
+
+    p = names;
+    end = names + sizeof(names);
+    *p = '\0';
+
+    for (i = 0; i < pt_http_nnamed && p < end; i++) {
+        p += snprintf(p, (size_t) (end - p), "%s%s", i ? ", " : "",
+                      pt_http_named[i].name);
+    }
+
+    return pt_conf_error(cf, node, "handler: \"%s\" is not one of: %s",
+                         node->scalar.data, names);
 }
 
 

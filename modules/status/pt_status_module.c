@@ -16,8 +16,7 @@
 #include "pt_status.h"
 
 
-static int pt_status_set_handler(pt_conf_t *cf, const pt_command_t *cmd,
-    pt_yaml_node_t *node, void *conf);
+static int pt_status_preconfig(pt_conf_t *cf);
 static int pt_status_postconfig(pt_conf_t *cf);
 static int pt_status_handler(pt_http_request_t *r);
 static int pt_health_handler(pt_http_request_t *r);
@@ -29,39 +28,28 @@ static int pt_status_init_worker(pt_cycle_t *cycle);
 static pid_t  pt_status_master;
 
 
-static const pt_command_t  pt_status_commands[] = {
-
-    { "handler", PT_CONF_ROUTE | PT_CONF_SCALAR, pt_status_set_handler, 0,
-      NULL },
-
-    pt_null_command
-};
-
-
 pt_module_t  pt_status_module = {
     .name = "status",
     .abi = PT_MODULE_ABI,
-    .commands = pt_status_commands,
+    .preconfig = pt_status_preconfig,
     .postconfig = pt_status_postconfig,
     .init_worker = pt_status_init_worker,
 };
 
 
+/* `handler: status|health` as a route action (the http core owns the
+ * key). */
 static int
-pt_status_set_handler(pt_conf_t *cf, const pt_command_t *cmd,
-    pt_yaml_node_t *node, void *conf)
+pt_status_preconfig(pt_conf_t *cf)
 {
-    if (strcmp(node->scalar.data, "status") == 0) {
-        return pt_route_set_content(cf, node, "handler", pt_status_handler);
+    if (pt_http_named_handler_add(cf, "status", pt_status_handler) != PT_OK
+        || pt_http_named_handler_add(cf, "health", pt_health_handler)
+           != PT_OK)
+    {
+        return PT_ERROR;
     }
 
-    if (strcmp(node->scalar.data, "health") == 0) {
-        return pt_route_set_content(cf, node, "handler", pt_health_handler);
-    }
-
-    return pt_conf_error(cf, node,
-                         "handler: \"%s\" is not one of: status, health",
-                         node->scalar.data);
+    return PT_OK;
 }
 
 
