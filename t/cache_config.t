@@ -75,15 +75,15 @@ $cc->one_error('max_object 2g', route('{ max_object: 2g }'),
                msg('max_object: 1 byte to 1g'), ['2g']);
 $cc->one_error('statuses with 206', route('{ statuses: [200, 206] }'),
                msg('206 is not cached: ranges are served from whole 200 '
-                   . 'responses'), ['206']);
+                   . 'responses'), ['206]']);
 $cc->one_error('statuses with 99', route('{ statuses: [99] }'),
-               msg('a status: a number from 200 to 599'), ['99']);
+               msg('a status: a number from 200 to 599'), ['99]']);
 $cc->one_error('statuses with 600', route('{ statuses: [200, 600] }'),
-               msg('a status: a number from 200 to 599'), ['600']);
+               msg('a status: a number from 200 to 599'), ['600]']);
 $cc->one_error('statuses empty', route('{ statuses: [] }'),
                msg('statuses: an empty list would cache nothing'), ['[]']);
 $cc->one_error('statuses not a list', route('{ statuses: 404 }'),
-               msg('statuses: expected a sequence, got a scalar'), ['404']);
+               msg('statuses: expected a sequence, got a scalar'), ['404 }']);
 $cc->one_error('vary with a space in a name',
                route('{ vary: [Accept, "X Bad"] }'),
                msg('vary: "X Bad" is not a header name'), ['"X Bad"']);

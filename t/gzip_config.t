@@ -41,7 +41,7 @@ for my $good ('true', 'false', '{}',
 $cc->one_error('level 0', route('{ level: 0 }'),
                qr/compress: level: a number from 1 to 9/, ['0 }', 2]);
 $cc->one_error('level 10', route('{ level: 10 }'),
-               qr/compress: level: a number from 1 to 9/, ['10']);
+               qr/compress: level: a number from 1 to 9/, ['10 }']);
 $cc->one_error('a type without a subtype', route('{ types: [text] }'),
                qr/compress: "text" is not a media type/, ['text]']);
 $cc->one_error('a type with a parameter',
