@@ -200,7 +200,7 @@ upstreams:
 routes:
 $ROUTE_OK
 EOF
-          qr/health: active: healthy: a number from 1 to 100/, ['101']);
+          qr/health: active: healthy: a number from 1 to 100/, ['101 }']);
 
 my $gw = $t->port('GW');
 one_error('duplicate listen address', <<EOF, qr/127\.0\.0\.1:$gw/,

@@ -431,7 +431,7 @@ one_error('redirect status 303', <<'EOF',
     match: { path: /a }
     redirect: { to: /b, status: 303 }
 EOF
-    qr/redirect: status must be 301, 302, 307 or 308/, ['303']);
+    qr/redirect: status must be 301, 302, 307 or 308/, ['303 }']);
 
 one_error('redirect without to', <<'EOF',
   - name: r
@@ -452,7 +452,7 @@ one_error('respond status 199', <<'EOF',
     match: { path: /a }
     respond: { status: 199 }
 EOF
-    qr/respond: status must be a number from 200 to 599/, ['199']);
+    qr/respond: status must be a number from 200 to 599/, ['199 }']);
 
 one_error('unknown respond key', <<'EOF',
   - name: r
