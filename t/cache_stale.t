@@ -133,7 +133,7 @@ is($res->{body} . ' ' . xcache($res), 'new EXPIRED',
    'and the next request asks again');
 
 # --- stale-while-revalidate --------------------------------------------
-$path = '/swr/x?header.Cache-Control=max-age=1&delay=1500';
+$path = '/swr/x?header.Cache-Control=max-age=1&delay=2500';
 $first = get($path);
 is(xcache($first), 'MISS', 'swr: stored');
 $res = until_not_hit($path, 6);
