@@ -140,7 +140,7 @@ $res = until_not_hit($path, 6);
 is(xcache($res), 'STALE', 'once stale: served stale at once');
 is(serial($res), serial($first), 'the old copy');
 
-# Others meanwhile (the refresh takes 1.5 s upstream) get it stale too,
+# Others meanwhile (the refresh takes 2.5 s upstream) get it stale too,
 # and cause no refresh of their own.
 my @socks = map {
     http("GET $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
