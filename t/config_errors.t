@@ -17,7 +17,7 @@ use Test::Portico;
 use Test::Portico::ConfigCheck qw(pos_of);
 use Time::HiRes qw(time);
 
-my $t = Test::Portico->new()->plan(61);
+my $t = Test::Portico->new()->plan(62);
 
 # The binary under test with @args: (exit code, stdout and stderr).
 sub portico (@args) { return run_cmd(10, $t->binary, @args) }
@@ -48,6 +48,12 @@ my $cc = Test::Portico::ConfigCheck->new($t, $HEAD);
 sub check ($body) { return $cc->check($body) }
 sub one_error (@args) { return $cc->one_error(@args) }
 
+
+# An admin listener without an address takes loopback's 127.0.0.1:9090.
+{
+    my ($rc, $out) = check("$LISTEN\nadmin: {}\nroutes:\n$ROUTE_OK");
+    is($rc, 0, 'admin: {} passes -t (loopback by default)') or diag $out;
+}
 
 # A good config passes, and says so.
 {

@@ -461,6 +461,9 @@ pt_http_listen_create(pt_conf_t *cf, pt_yaml_node_t *node, int admin)
 }
 
 
+#define PT_HTTP_ADMIN_DEFAULT  "127.0.0.1:9090"
+
+
 /* Parse one listener map in its own scope. */
 static int
 pt_http_listen_parse(pt_conf_t *cf, pt_yaml_node_t *node, int admin)
@@ -492,6 +495,20 @@ pt_http_listen_parse(pt_conf_t *cf, pt_yaml_node_t *node, int admin)
     cf->ctx = save.ctx;
 
     if (rc == PT_OK && hl->addr.socklen == 0) {
+        /* The operator endpoints stay on loopback unless told otherwise. */
+        if (admin && pt_yaml_map_get(node, "address") == NULL) {
+            const char  *reason;
+
+            if (pt_parse_addr(PT_HTTP_ADMIN_DEFAULT,
+                              sizeof(PT_HTTP_ADMIN_DEFAULT) - 1, 0,
+                              &hl->addr, &reason) != PT_OK)
+            {
+                return pt_conf_error(cf, node, "admin: %s", reason);
+            }
+
+            return PT_OK;
+        }
+
         return pt_conf_error(cf, node, "%s: address is required",
                              admin ? "admin" : "listen");
     }
