@@ -19,7 +19,7 @@ use Test::Portico;
 use Test::Portico::ConfigCheck;
 use Time::HiRes qw(time);
 
-my $t = Test::Portico->new()->has_module(qw/router ratelimit/)->plan(49);
+my $t = Test::Portico->new()->has_module(qw/router ratelimit/)->plan(50);
 my $be = $t->backend(id => 'b1');
 
 $t->write_config(<<"EOF")->run();
@@ -86,6 +86,21 @@ sub seen ($prefix) {
 sub access_lines () {
     open my $fh, '<', $t->testdir . '/access.log' or return ();
     return map { JSON::PP::decode_json($_) } grep { /^\{/ } <$fh>;
+}
+
+# Bytes the client sent on $sock that the gateway has not read yet (its
+# end's receive queue in /proc/net/tcp), or -1 while it is not found.
+sub unread_by_gateway ($sock) {
+    my $gw_end = sprintf '%08X:%04X', 0x0100007F, $sock->peerport;
+    my $client = sprintf ':%04X', $sock->sockport;
+    open my $fh, '<', '/proc/net/tcp' or return -1;
+    while (<$fh>) {
+        my (undef, $l, $rem, undef, $queues) = split ' ', $_;
+        next unless defined $queues && $l eq $gw_end && $rem =~ /\Q$client\E\z/;
+        my (undef, $rx) = split /:/, $queues;
+        return hex $rx;
+    }
+    return -1;
 }
 
 sub get ($path, %o) {
@@ -182,9 +197,12 @@ ok(wait_until(sub { seen('/drop/hold') == 1 }, 10, 0.01),
 my $gone = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $gw,
                                  Timeout => 5) or die "connect: $!";
 send_req($gone, '/drop/gone');
-# Queued once a third one is refused at once (the queue holds one); a
-# probe that got queued instead gives up quickly, which also leaves.
-ok(wait_until(sub { get('/drop/probe', timeout => 0.5)->{status} == 503 },
+# A worker reads a request and queues it in one go: once the gateway's end
+# of the connection holds no unread byte, /drop/gone is in the queue, and
+# a third request is refused at once (the queue holds one).
+ok(wait_until(sub { unread_by_gateway($gone) == 0 }, 10, 0.01),
+   'the gateway read /drop/gone');
+ok(wait_until(sub { get('/drop/probe', timeout => 2)->{status} == 503 },
               10),
    'the queue of /drop is full');
 close $gone;
