@@ -109,3 +109,83 @@ pt_block_cache_drain(pt_block_cache_t *bc)
 
     bc->nfree = 0;
 }
+
+
+int
+pt_text_init(pt_text_t *t, pt_pool_t *pool, size_t cap)
+{
+    t->pool = pool;
+    t->len = 0;
+    t->cap = cap;
+    t->failed = 0;
+    t->data = pt_pnalloc(pool, cap);
+
+    if (t->data == NULL) {
+        t->failed = 1;
+        return PT_ERROR;
+    }
+
+    return PT_OK;
+}
+
+
+int
+pt_text_reserve(pt_text_t *t, size_t n)
+{
+    char    *p;
+    size_t   cap;
+
+    if (t->failed) {
+        return PT_ERROR;
+    }
+
+    if (t->cap - t->len > n) {
+        return PT_OK;
+    }
+
+    cap = pt_max(t->cap * 2, t->len + n + 1);
+    p = pt_pnalloc(t->pool, cap);
+    if (p == NULL) {
+        t->failed = 1;
+        return PT_ERROR;
+    }
+
+    memcpy(p, t->data, t->len);
+    (void) pt_pfree(t->pool, t->data);
+    t->data = p;
+    t->cap = cap;
+
+    return PT_OK;
+}
+
+
+void
+pt_text_printf(pt_text_t *t, const char *fmt, ...)
+{
+    int      n;
+    va_list  args;
+
+    for ( ;; ) {
+        if (pt_text_reserve(t, 0) != PT_OK) {
+            return;
+        }
+
+        va_start(args, fmt);
+        n = vsnprintf(t->data + t->len, t->cap - t->len, fmt, args);
+        va_end(args);
+
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+
+        if ((size_t) n < t->cap - t->len) {
+            t->len += (size_t) n;
+            return;
+        }
+
+        if (pt_text_reserve(t, (size_t) n) != PT_OK) {
+            return;
+        }
+    }
+}

@@ -72,4 +72,24 @@ void pt_block_put(pt_block_cache_t *bc, void *block);
 void pt_block_cache_drain(pt_block_cache_t *bc);
 
 
+/*
+ * Text that grows in a pool, for answers built piece by piece (/status,
+ * /metrics). An allocation failure is sticky: every later append does
+ * nothing and `failed` says the text is incomplete.
+ */
+typedef struct {
+    pt_pool_t  *pool;
+    char       *data;
+    size_t      len;
+    size_t      cap;
+    unsigned    failed:1;
+} pt_text_t;
+
+/* PT_OK, or PT_ERROR (out of memory) with t->failed set. */
+int pt_text_init(pt_text_t *t, pt_pool_t *pool, size_t cap);
+/* Room for n more bytes (and a NUL) at data + len. */
+int pt_text_reserve(pt_text_t *t, size_t n);
+void pt_text_printf(pt_text_t *t, const char *fmt, ...) PT_PRINTF(2, 3);
+
+
 #endif /* PT_BUF_H */

@@ -17,82 +17,6 @@
 #include "pt_upstream.h"
 
 
-/* A growable text buffer in the request pool. */
-typedef struct {
-    pt_pool_t  *pool;
-    char       *data;
-    size_t      len;
-    size_t      cap;
-    int         failed;
-} pt_metrics_out_t;
-
-
-static int
-pt_metrics_reserve(pt_metrics_out_t *o, size_t n)
-{
-    char    *p;
-    size_t   cap;
-
-    if (o->failed) {
-        return PT_ERROR;
-    }
-
-    if (o->cap - o->len > n) {
-        return PT_OK;
-    }
-
-    cap = pt_max(o->cap * 2, o->len + n + 1);
-    p = pt_pnalloc(o->pool, cap);
-    if (p == NULL) {
-        o->failed = 1;
-        return PT_ERROR;
-    }
-
-    memcpy(p, o->data, o->len);
-    (void) pt_pfree(o->pool, o->data);
-    o->data = p;
-    o->cap = cap;
-
-    return PT_OK;
-}
-
-
-static void
-pt_metrics_printf(pt_metrics_out_t *o, const char *fmt, ...)
-    PT_PRINTF(2, 3);
-
-static void
-pt_metrics_printf(pt_metrics_out_t *o, const char *fmt, ...)
-{
-    int      n;
-    va_list  args;
-
-    for ( ;; ) {
-        if (pt_metrics_reserve(o, 0) != PT_OK) {
-            return;
-        }
-
-        va_start(args, fmt);
-        n = vsnprintf(o->data + o->len, o->cap - o->len, fmt, args);
-        va_end(args);
-
-        if (n < 0) {
-            o->failed = 1;
-            return;
-        }
-
-        if ((size_t) n < o->cap - o->len) {
-            o->len += (size_t) n;
-            return;
-        }
-
-        if (pt_metrics_reserve(o, (size_t) n) != PT_OK) {
-            return;
-        }
-    }
-}
-
-
 size_t
 pt_metrics_escape(char *dst, const char *s, size_t len)
 {
@@ -134,29 +58,29 @@ pt_metrics_escape(char *dst, const char *s, size_t len)
 
 /* name="value", the value escaped. */
 static void
-pt_metrics_label(pt_metrics_out_t *o, const char *name, const char *s,
+pt_metrics_label(pt_text_t *o, const char *name, const char *s,
     size_t len)
 {
     size_t  n;
 
-    pt_metrics_printf(o, "%s=\"", name);
+    pt_text_printf(o, "%s=\"", name);
 
     n = pt_metrics_escape(NULL, s, len);
-    if (pt_metrics_reserve(o, n) != PT_OK) {
+    if (pt_text_reserve(o, n) != PT_OK) {
         return;
     }
 
     o->len += pt_metrics_escape(o->data + o->len, s, len);
 
-    pt_metrics_printf(o, "\"");
+    pt_text_printf(o, "\"");
 }
 
 
 static void
-pt_metrics_family(pt_metrics_out_t *o, const char *name, const char *type,
+pt_metrics_family(pt_text_t *o, const char *name, const char *type,
     const char *help)
 {
-    pt_metrics_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+    pt_text_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
                       type);
 }
 
@@ -184,34 +108,34 @@ pt_metrics_next(pt_metrics_root_t *root, pt_metrics_kind_e kind,
 
 
 static void
-pt_metrics_counters(pt_metrics_out_t *o, pt_metrics_root_t *root,
+pt_metrics_counters(pt_text_t *o, pt_metrics_root_t *root,
     pt_metrics_kind_e kind, const char *name, const char *label)
 {
     uint64_t            i;
     pt_metrics_slot_t  *s;
 
     for (i = 0; (s = pt_metrics_next(root, kind, &i)) != NULL; /* void */) {
-        pt_metrics_printf(o, "%s{", name);
+        pt_text_printf(o, "%s{", name);
         pt_metrics_label(o, "route", s->name, s->name_len);
 
         if (kind == PT_METRICS_REQUESTS) {
-            pt_metrics_printf(o, ",");
+            pt_text_printf(o, ",");
             pt_metrics_label(o, "method", s->label, strlen(s->label));
-            pt_metrics_printf(o, ",status=\"%u\"", (unsigned) s->status);
+            pt_text_printf(o, ",status=\"%u\"", (unsigned) s->status);
 
         } else if (label) {
-            pt_metrics_printf(o, ",");
+            pt_text_printf(o, ",");
             pt_metrics_label(o, label, s->label, strlen(s->label));
         }
 
-        pt_metrics_printf(o, "} %llu\n", (unsigned long long)
+        pt_text_printf(o, "} %llu\n", (unsigned long long)
                           __atomic_load_n(&s->v[0], __ATOMIC_RELAXED));
     }
 }
 
 
 static void
-pt_metrics_histograms(pt_metrics_out_t *o, pt_metrics_root_t *root,
+pt_metrics_histograms(pt_text_t *o, pt_metrics_root_t *root,
     pt_metrics_kind_e kind, const char *name, const char *label)
 {
     size_t              b;
@@ -224,22 +148,22 @@ pt_metrics_histograms(pt_metrics_out_t *o, pt_metrics_root_t *root,
         for (b = 0; b < PT_METRICS_NBUCKETS; b++) {
             count += __atomic_load_n(&s->v[b], __ATOMIC_RELAXED);
 
-            pt_metrics_printf(o, "%s_bucket{", name);
+            pt_text_printf(o, "%s_bucket{", name);
             pt_metrics_label(o, label, s->name, s->name_len);
-            pt_metrics_printf(o, ",le=\"%s\"} %llu\n",
+            pt_text_printf(o, ",le=\"%s\"} %llu\n",
                               pt_metrics_bounds_text[b],
                               (unsigned long long) count);
         }
 
         sum = __atomic_load_n(&s->v[PT_METRICS_SUM], __ATOMIC_RELAXED);
 
-        pt_metrics_printf(o, "%s_sum{", name);
+        pt_text_printf(o, "%s_sum{", name);
         pt_metrics_label(o, label, s->name, s->name_len);
-        pt_metrics_printf(o, "} %llu.%06llu\n%s_count{",
+        pt_text_printf(o, "} %llu.%06llu\n%s_count{",
                           (unsigned long long) (sum / 1000000),
                           (unsigned long long) (sum % 1000000), name);
         pt_metrics_label(o, label, s->name, s->name_len);
-        pt_metrics_printf(o, "} %llu\n", (unsigned long long) count);
+        pt_text_printf(o, "} %llu\n", (unsigned long long) count);
     }
 }
 
@@ -247,7 +171,7 @@ pt_metrics_histograms(pt_metrics_out_t *o, pt_metrics_root_t *root,
 /* Up is the target's health as the health checks and the passive
  * checks left it, which /status shows as "healthy". */
 static void
-pt_metrics_targets(pt_metrics_out_t *o)
+pt_metrics_targets(pt_text_t *o)
 {
     size_t                 i, j;
     pt_array_t            *a;
@@ -263,12 +187,12 @@ pt_metrics_targets(pt_metrics_out_t *o)
         for (j = 0; j < us[i]->npeers; j++) {
             p = us[i]->peers[j].shared;
 
-            pt_metrics_printf(o, "portico_upstream_target_up{");
+            pt_text_printf(o, "portico_upstream_target_up{");
             pt_metrics_label(o, "upstream", us[i]->name.data,
                              us[i]->name.len);
-            pt_metrics_printf(o, ",");
+            pt_text_printf(o, ",");
             pt_metrics_label(o, "target", p->text, strlen(p->text));
-            pt_metrics_printf(o, "} %d\n", p->healthy ? 1 : 0);
+            pt_text_printf(o, "} %d\n", p->healthy ? 1 : 0);
         }
     }
 }
@@ -276,7 +200,7 @@ pt_metrics_targets(pt_metrics_out_t *o)
 
 /* Summed over the process table, as /status does. */
 static void
-pt_metrics_connections(pt_metrics_out_t *o)
+pt_metrics_connections(pt_text_t *o)
 {
     size_t          i;
     uint64_t        active, idle;
@@ -296,7 +220,7 @@ pt_metrics_connections(pt_metrics_out_t *o)
         idle += p->idle;
     }
 
-    pt_metrics_printf(o, "portico_connections{state=\"active\"} %llu\n"
+    pt_text_printf(o, "portico_connections{state=\"active\"} %llu\n"
                       "portico_connections{state=\"idle\"} %llu\n",
                       (unsigned long long) active,
                       (unsigned long long) idle);
@@ -304,7 +228,7 @@ pt_metrics_connections(pt_metrics_out_t *o)
 
 
 static void
-pt_metrics_shm(pt_metrics_out_t *o)
+pt_metrics_shm(pt_text_t *o)
 {
     size_t          i, used, free, u, f;
     pt_shm_zone_t  *z;
@@ -321,7 +245,7 @@ pt_metrics_shm(pt_metrics_out_t *o)
         }
     }
 
-    pt_metrics_printf(o, "portico_shm_bytes{state=\"used\"} %zu\n"
+    pt_text_printf(o, "portico_shm_bytes{state=\"used\"} %zu\n"
                       "portico_shm_bytes{state=\"free\"} %zu\n", used, free);
 }
 
@@ -329,14 +253,9 @@ pt_metrics_shm(pt_metrics_out_t *o)
 char *
 pt_metrics_text(pt_http_request_t *r, pt_metrics_root_t *root, size_t *len)
 {
-    pt_metrics_out_t  o;
+    pt_text_t  o;
 
-    o.pool = r->pool;
-    o.len = 0;
-    o.cap = 16384;
-    o.failed = 0;
-    o.data = pt_pnalloc(r->pool, o.cap);
-    if (o.data == NULL) {
+    if (pt_text_init(&o, r->pool, 16384) != PT_OK) {
         return NULL;
     }
 
@@ -375,7 +294,7 @@ pt_metrics_text(pt_http_request_t *r, pt_metrics_root_t *root, size_t *len)
 
     pt_metrics_family(&o, "portico_config_reloads_total", "counter",
                       "Configuration reloads, by result.");
-    pt_metrics_printf(&o, "portico_config_reloads_total{result=\"ok\"} %llu\n"
+    pt_text_printf(&o, "portico_config_reloads_total{result=\"ok\"} %llu\n"
                       "portico_config_reloads_total{result=\"failed\"} %llu\n",
                       (unsigned long long)
                           (pt_core_shm ? pt_core_shm->reloads_ok : 0),
@@ -388,7 +307,7 @@ pt_metrics_text(pt_http_request_t *r, pt_metrics_root_t *root, size_t *len)
 
     pt_metrics_family(&o, "portico_metrics_dropped_total", "counter",
                       "Updates lost to a full metrics zone.");
-    pt_metrics_printf(&o, "portico_metrics_dropped_total %llu\n",
+    pt_text_printf(&o, "portico_metrics_dropped_total %llu\n",
                       (unsigned long long)
                           __atomic_load_n(&root->dropped, __ATOMIC_RELAXED));
 

@@ -67,64 +67,8 @@ pt_status_postconfig(pt_conf_t *cf)
 }
 
 
-/* A growable text buffer in the request pool. */
-typedef struct {
-    pt_pool_t  *pool;
-    char       *data;
-    size_t      len;
-    size_t      cap;
-    int         failed;
-} pt_status_out_t;
-
-
 static void
-pt_status_printf(pt_status_out_t *o, const char *fmt, ...)
-    PT_PRINTF(2, 3);
-
-static void
-pt_status_printf(pt_status_out_t *o, const char *fmt, ...)
-{
-    int       n;
-    char     *p;
-    size_t    cap;
-    va_list   args;
-
-    if (o->failed) {
-        return;
-    }
-
-    for ( ;; ) {
-        va_start(args, fmt);
-        n = vsnprintf(o->data + o->len, o->cap - o->len, fmt, args);
-        va_end(args);
-
-        if (n < 0) {
-            o->failed = 1;
-            return;
-        }
-
-        if ((size_t) n < o->cap - o->len) {
-            o->len += (size_t) n;
-            return;
-        }
-
-        cap = pt_max(o->cap * 2, o->len + (size_t) n + 1);
-        p = pt_pnalloc(o->pool, cap);
-        if (p == NULL) {
-            o->failed = 1;
-            return;
-        }
-
-        memcpy(p, o->data, o->len);
-        (void) pt_pfree(o->pool, o->data);
-        o->data = p;
-        o->cap = cap;
-    }
-}
-
-
-static void
-pt_status_json_str(pt_status_out_t *o, const char *s, size_t len)
+pt_status_json_str(pt_text_t *o, const char *s, size_t len)
 {
     char    *e;
     size_t   n;
@@ -140,12 +84,12 @@ pt_status_json_str(pt_status_out_t *o, const char *s, size_t len)
     pt_json_escape(e, s, len);
     e[n] = '\0';
 
-    pt_status_printf(o, "\"%s\"", e);
+    pt_text_printf(o, "\"%s\"", e);
 }
 
 
 static void
-pt_status_upstreams(pt_status_out_t *o)
+pt_status_upstreams(pt_text_t *o)
 {
     size_t                 i, j;
     pt_array_t            *a;
@@ -155,23 +99,23 @@ pt_status_upstreams(pt_status_out_t *o)
     a = pt_upstreams(pt_cycle);
     us = a->elts;
 
-    pt_status_printf(o, "\"upstreams\":{");
+    pt_text_printf(o, "\"upstreams\":{");
 
     for (i = 0; i < a->nelts; i++) {
         /* This worker's view of the shared peer set, refreshed. */
         pt_upstream_sync(us[i]);
 
-        pt_status_printf(o, "%s", i ? "," : "");
+        pt_text_printf(o, "%s", i ? "," : "");
         pt_status_json_str(o, us[i]->name.data, us[i]->name.len);
-        pt_status_printf(o, ":{\"inflight\":%llu,\"targets\":[",
+        pt_text_printf(o, ":{\"inflight\":%llu,\"targets\":[",
                          (unsigned long long) us[i]->group->inflight);
 
         for (j = 0; j < us[i]->npeers; j++) {
             p = us[i]->peers[j].shared;
 
-            pt_status_printf(o, "%s{\"address\":", j ? "," : "");
+            pt_text_printf(o, "%s{\"address\":", j ? "," : "");
             pt_status_json_str(o, p->text, strlen(p->text));
-            pt_status_printf(o, ",\"weight\":%d,\"healthy\":%s,"
+            pt_text_printf(o, ",\"weight\":%d,\"healthy\":%s,"
                              "\"ejected\":%s,\"inflight\":%llu,"
                              "\"requests\":%llu,\"failures\":%llu}",
                              (int) p->weight, p->healthy ? "true" : "false",
@@ -182,10 +126,10 @@ pt_status_upstreams(pt_status_out_t *o)
                              (unsigned long long) p->failures);
         }
 
-        pt_status_printf(o, "]}");
+        pt_text_printf(o, "]}");
     }
 
-    pt_status_printf(o, "},");
+    pt_text_printf(o, "},");
 }
 
 
@@ -194,7 +138,7 @@ pt_status_upstreams(pt_status_out_t *o)
  * upstream it proxies to, or null; and the admin listener's endpoints (the
  * dashboard asks for /metrics only when it is there). */
 static void
-pt_status_routes(pt_status_out_t *o)
+pt_status_routes(pt_text_t *o)
 {
     size_t                i;
     pt_route_t          **rt;
@@ -204,35 +148,35 @@ pt_status_routes(pt_status_out_t *o)
     hmcf = pt_http_main_conf(pt_cycle);
     rt = hmcf->routes.elts;
 
-    pt_status_printf(o, "\"routes\":[");
+    pt_text_printf(o, "\"routes\":[");
 
     for (i = 0; i < hmcf->routes.nelts; i++) {
-        pt_status_printf(o, "%s{\"name\":", i ? "," : "");
+        pt_text_printf(o, "%s{\"name\":", i ? "," : "");
         pt_status_json_str(o, rt[i]->name.data, rt[i]->name.len);
-        pt_status_printf(o, ",\"action\":\"%s\",\"upstream\":",
+        pt_text_printf(o, ",\"action\":\"%s\",\"upstream\":",
                          rt[i]->content_key ? rt[i]->content_key : "");
 
         us = pt_upstream_of_route(rt[i]);
         if (us) {
             pt_status_json_str(o, us->name.data, us->name.len);
         } else {
-            pt_status_printf(o, "null");
+            pt_text_printf(o, "null");
         }
 
-        pt_status_printf(o, "}");
+        pt_text_printf(o, "}");
     }
 
-    pt_status_printf(o, "],\"endpoints\":[");
+    pt_text_printf(o, "],\"endpoints\":[");
 
     rt = hmcf->admin_routes.elts;
 
     for (i = 0; i < hmcf->admin_routes.nelts; i++) {
-        pt_status_printf(o, "%s", i ? "," : "");
+        pt_text_printf(o, "%s", i ? "," : "");
         pt_status_json_str(o, rt[i]->content_key,
                            strlen(rt[i]->content_key));
     }
 
-    pt_status_printf(o, "],");
+    pt_text_printf(o, "],");
 }
 
 
@@ -254,14 +198,14 @@ pt_status_method(pt_http_request_t *r)
 
 /* The zones of the running generation: what each holds and has left. */
 static void
-pt_status_zones(pt_status_out_t *o)
+pt_status_zones(pt_text_t *o)
 {
     size_t          i, used, free;
     pt_shm_zone_t  *z;
 
     z = pt_cycle->shm_zones.elts;
 
-    pt_status_printf(o, "\"shm\":{");
+    pt_text_printf(o, "\"shm\":{");
 
     for (i = 0; i < pt_cycle->shm_zones.nelts; i++) {
         used = 0;
@@ -271,20 +215,20 @@ pt_status_zones(pt_status_out_t *o)
             pt_slab_usage(z[i].slab, &used, &free);
         }
 
-        pt_status_printf(o, "%s", i ? "," : "");
+        pt_text_printf(o, "%s", i ? "," : "");
         pt_status_json_str(o, z[i].name.data, z[i].name.len);
-        pt_status_printf(o, ":{\"size\":%zu,\"used\":%zu,\"free\":%zu}",
+        pt_text_printf(o, ":{\"size\":%zu,\"used\":%zu,\"free\":%zu}",
                          z[i].size, used, free);
     }
 
-    pt_status_printf(o, "},");
+    pt_text_printf(o, "},");
 }
 
 
 /* TLS termination, summed over every process (when a listener has
  * TLS). */
 static void
-pt_status_tls(pt_status_out_t *o)
+pt_status_tls(pt_text_t *o)
 {
     pt_ssl_stats_t  st;
 
@@ -292,7 +236,7 @@ pt_status_tls(pt_status_out_t *o)
         return;
     }
 
-    pt_status_printf(o, "\"tls\":{\"handshakes\":%llu,\"resumed\":%llu,"
+    pt_text_printf(o, "\"tls\":{\"handshakes\":%llu,\"resumed\":%llu,"
                      "\"failed\":%llu,\"timed_out\":%llu,"
                      "\"plain_http\":%llu,\"sessions_cached\":%llu,"
                      "\"sessions_evicted\":%llu},",
@@ -317,29 +261,24 @@ pt_status_handler(pt_http_request_t *r)
     pt_proc_shm_t    *p;
     int               rc;
     pid_t             helper;
-    pt_status_out_t   o;
+    pt_text_t   o;
 
     rc = pt_status_method(r);
     if (rc != PT_OK) {
         return rc;
     }
 
-    o.pool = r->pool;
-    o.len = 0;
-    o.cap = 4096;
-    o.failed = 0;
-    o.data = pt_pnalloc(r->pool, o.cap);
-    if (o.data == NULL) {
+    if (pt_text_init(&o, r->pool, 4096) != PT_OK) {
         return PT_ERROR;
     }
 
     now = pt_current_epoch_msec;
 
-    pt_status_printf(&o, "{\"version\":\"%s\",\"pid\":%d,", PT_VERSION,
+    pt_text_printf(&o, "{\"version\":\"%s\",\"pid\":%d,", PT_VERSION,
                      (int) getppid());
 
     if (pt_core_shm) {
-        pt_status_printf(&o, "\"uptime_s\":%llu,\"generation\":%llu,"
+        pt_text_printf(&o, "\"uptime_s\":%llu,\"generation\":%llu,"
                          "\"loaded_at\":%llu.%03llu,",
                          (unsigned long long)
                              ((now - pt_core_shm->master_start_ms) / 1000),
@@ -349,14 +288,14 @@ pt_status_handler(pt_http_request_t *r)
                          (unsigned long long)
                              (pt_core_shm->loaded_at_ms % 1000));
 
-        pt_status_printf(&o, "\"reloads\":{\"ok\":%llu,\"failed\":%llu},"
+        pt_text_printf(&o, "\"reloads\":{\"ok\":%llu,\"failed\":%llu},"
                          "\"requests\":%llu,",
                          (unsigned long long) pt_core_shm->reloads_ok,
                          (unsigned long long) pt_core_shm->reloads_failed,
                          (unsigned long long) pt_core_requests_total());
     }
 
-    pt_status_printf(&o, "\"workers\":[");
+    pt_text_printf(&o, "\"workers\":[");
 
     active = 0;
     idle = 0;
@@ -375,7 +314,7 @@ pt_status_handler(pt_http_request_t *r)
             continue;
         }
 
-        pt_status_printf(&o, "%s{\"pid\":%d,\"generation\":%u,"
+        pt_text_printf(&o, "%s{\"pid\":%d,\"generation\":%u,"
                          "\"connections\":%llu,\"requests\":%llu}",
                          n++ ? "," : "", (int) p->pid,
                          (unsigned) p->generation,
@@ -386,7 +325,7 @@ pt_status_handler(pt_http_request_t *r)
         idle += p->idle;
     }
 
-    pt_status_printf(&o, "],\"helper\":%d,"
+    pt_text_printf(&o, "],\"helper\":%d,"
                      "\"connections\":{\"active\":%llu,\"idle\":%llu},",
                      (int) helper, (unsigned long long) active,
                      (unsigned long long) idle);
@@ -401,7 +340,7 @@ pt_status_handler(pt_http_request_t *r)
         o.len--;
     }
 
-    pt_status_printf(&o, "}\n");
+    pt_text_printf(&o, "}\n");
 
     if (o.failed) {
         return PT_ERROR;
