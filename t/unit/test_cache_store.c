@@ -17,6 +17,7 @@
 #include "pt_cache_store.h"
 
 #include "tap.h"
+#include "tap_log.h"
 
 
 #define NOW        1700000000000LL
@@ -29,9 +30,6 @@ typedef struct {
     pt_cache_t     *cache;
 } zone_t;
 
-
-static pt_log_t  test_log;
-static char      log_path[] = "/tmp/test_cache_store_log.XXXXXX";
 
 static pt_str_t  route_a = pt_string("api");
 static pt_str_t  route_b = pt_string("web");
@@ -1060,47 +1058,12 @@ test_full(void)
 }
 
 
-static size_t
-log_count(const char *needle)
-{
-    FILE    *f;
-    char     line[PT_LOG_MAX_LINE + 1];
-    size_t   n;
-
-    f = fopen(log_path, "r");
-    if (f == NULL) {
-        return (size_t) -1;
-    }
-
-    n = 0;
-
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strstr(line, needle) != NULL) {
-            n++;
-        }
-    }
-
-    fclose(f);
-
-    return n;
-}
-
-
 int
 main(void)
 {
-    int  fd;
-
-    fd = mkstemp(log_path);
-    if (fd < 0) {
-        printf("Bail out! mkstemp: %s\n", strerror(errno));
+    if (tap_log_open("test_cache_store") != 0) {
         return 1;
     }
-
-    test_log.fd = fd;
-    test_log.level = PT_LOG_DEBUG;
-    test_log.path = NULL;
-    pt_log_current = &test_log;
 
     tap_plan(206);
 
@@ -1115,10 +1078,9 @@ main(void)
     test_processes();
     test_full();
 
-    is_int(log_count("[alert]"), 0, "no bad free was logged by the slab");
+    is_int(tap_log_count("[alert]"), 0, "no bad free was logged by the slab");
 
-    close(fd);
-    unlink(log_path);
+    tap_log_close();
 
     return tap_done();
 }

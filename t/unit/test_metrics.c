@@ -16,13 +16,10 @@
 #include "pt_time.h"
 
 #include "tap.h"
+#include "tap_log.h"
 
 
 #define ZONE_SIZE   (256 * 1024)
-
-
-static pt_log_t  test_log;
-static char      log_path[] = "/tmp/test_metrics_log.XXXXXX";
 
 
 static int
@@ -57,33 +54,9 @@ str(const char *s)
 }
 
 
-static int
-log_lines(void)
-{
-    int    n;
-    char   buf[4096];
-    FILE  *f;
-
-    f = fopen(log_path, "r");
-    if (f == NULL) {
-        return -1;
-    }
-
-    n = 0;
-    while (fgets(buf, sizeof(buf), f)) {
-        n += strstr(buf, "metrics zone is full") != NULL
-             || strstr(buf, "\"metrics\" zone is full") != NULL;
-    }
-    fclose(f);
-
-    return n;
-}
-
-
 int
 main(void)
 {
-    int                 fd;
     char                name[32];
     void               *mem;
     size_t              i;
@@ -95,14 +68,9 @@ main(void)
 
     tap_plan(22);
 
-    fd = mkstemp(log_path);
-    if (fd < 0) {
+    if (tap_log_open("test_metrics") != 0) {
         return 1;
     }
-    test_log.fd = fd;
-    test_log.level = PT_LOG_DEBUG;
-    test_log.path = NULL;
-    pt_log_current = &test_log;
     pt_time_update();
 
     /* Escaping: the three the format names, nothing else. */
@@ -178,9 +146,9 @@ main(void)
        (unsigned long long) n);
     ok(pt_metrics_slot(root, PT_METRICS_REQUESTS, &a, "GET", 200) == s1,
        "a key already in keeps its slot");
-    is_int(log_lines(), 1, "one log line for all the drops");
+    is_int(tap_log_count("zone is full"), 1, "one log line for all the drops");
 
-    (void) unlink(log_path);
+    tap_log_close();
 
     return tap_failed ? 1 : 0;
 }

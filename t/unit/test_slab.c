@@ -13,6 +13,7 @@
 #include "pt_slab.h"
 
 #include "tap.h"
+#include "tap_log.h"
 
 
 #define ZONE_SIZE     (1024 * 1024)
@@ -37,8 +38,6 @@ typedef struct {
 
 
 static size_t    page;
-static pt_log_t  test_log;
-static char      log_path[] = "/tmp/test_slab_log.XXXXXX";
 
 
 static size_t
@@ -150,32 +149,6 @@ pool_is_one_run(pt_slab_pool_t *pool)
     pt_slab_free(pool, p);
 
     return pool_is_empty(pool);
-}
-
-
-static size_t
-log_count(const char *needle)
-{
-    FILE    *f;
-    char     line[PT_LOG_MAX_LINE + 1];
-    size_t   n;
-
-    f = fopen(log_path, "r");
-    if (f == NULL) {
-        return (size_t) -1;
-    }
-
-    n = 0;
-
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strstr(line, needle) != NULL) {
-            n++;
-        }
-    }
-
-    fclose(f);
-
-    return n;
 }
 
 
@@ -439,17 +412,18 @@ test_fill(char *mem)
     is_int(nfree_bytes, 0, "usage: nothing free");
     is_int(used, ZONE_SIZE, "usage: the whole zone used");
 
-    is_int(log_count("pt_slab_alloc() failed: no memory in zone \"fill\""), 1,
+    is_int(tap_log_count("pt_slab_alloc() failed: no memory in zone "
+                         "\"fill\""), 1,
            "five failures in the same second: logged once");
 
     pt_current_msec = 6000;
     ok(pt_slab_alloc(pool, 16) == NULL, "a failure a second later");
-    is_int(log_count("no memory in zone \"fill\""), 2, "is logged again");
+    is_int(tap_log_count("no memory in zone \"fill\""), 2, "is logged again");
 
     pool->log_nomem = 0;
     pt_current_msec = 9000;
     ok(pt_slab_alloc(pool, 16) == NULL, "a failure without log_nomem");
-    is_int(log_count("no memory in zone \"fill\""), 2, "is not logged");
+    is_int(tap_log_count("no memory in zone \"fill\""), 2, "is not logged");
     pt_current_msec = 0;
 
     data_ok = 1;
@@ -720,32 +694,32 @@ test_bad_free(char *mem)
     pt_slab_pool_t  *pool;
 
     pool = new_pool(mem, ZONE_SIZE, "bad");
-    bad = log_count("pt_slab_free(): ");
+    bad = tap_log_count("pt_slab_free(): ");
 
     a = pt_slab_alloc(pool, 24);
     b = pt_slab_alloc(pool, 24);
     pt_slab_free(pool, a);
     pt_slab_free(pool, a);
-    is_int(log_count("pt_slab_free(): chunk is already free in zone \"bad\""),
-           1, "double free of a slot is detected");
+    is_int(tap_log_count("pt_slab_free(): chunk is already free in zone "
+                         "\"bad\""), 1, "double free of a slot is detected");
     is_int(class_stat(pool, class_of(24), 'u'), 1, "and counted once");
 
     c = pt_slab_alloc(pool, 300);
     pt_slab_free(pool, c);
     pt_slab_free(pool, c);
-    is_int(log_count("pt_slab_free(): page is already free"), 1,
+    is_int(tap_log_count("pt_slab_free(): page is already free"), 1,
            "double free of a slot whose page went back is detected");
 
     r = pt_slab_alloc(pool, 2 * page);
     pt_slab_free(pool, r);
     pt_slab_free(pool, r);
-    is_int(log_count("pt_slab_free(): page is already free"), 2,
+    is_int(tap_log_count("pt_slab_free(): page is already free"), 2,
            "double free of a run is detected");
 
     r = pt_slab_alloc(pool, 3 * page);
     pt_slab_free(pool, r + page);
     pt_slab_free(pool, r + 1);
-    is_int(log_count("pt_slab_free(): pointer to a wrong page"), 2,
+    is_int(tap_log_count("pt_slab_free(): pointer to a wrong page"), 2,
            "pointers into a run are refused");
     is_int(class_stat(pool, pool->nclasses, 'u'), 3, "the run stays");
 
@@ -753,7 +727,7 @@ test_bad_free(char *mem)
     used64 = class_stat(pool, class_of(64), 'u');
     pt_slab_free(pool, s + 8);
     pt_slab_free(pool, s + 1);
-    is_int(log_count("pt_slab_free(): pointer to a wrong chunk"), 2,
+    is_int(tap_log_count("pt_slab_free(): pointer to a wrong chunk"), 2,
            "misaligned slot pointers are refused");
     is_int(class_stat(pool, class_of(64), 'u'), used64, "the slot stays");
 
@@ -761,7 +735,7 @@ test_bad_free(char *mem)
     used8 = class_stat(pool, class_of(8), 'u');
     pg = (char *) ((uintptr_t) x & ~(uintptr_t) (page - 1));
     pt_slab_free(pool, pg);
-    is_int(log_count("pt_slab_free(): pointer to a wrong chunk"), 3,
+    is_int(tap_log_count("pt_slab_free(): pointer to a wrong chunk"), 3,
            "a pointer to a page's bitmap is refused");
     is_int(class_stat(pool, class_of(8), 'u'), used8, "nothing freed");
 
@@ -773,13 +747,13 @@ test_bad_free(char *mem)
     pt_slab_free(pool, pool->start + pool->npages * page);
     pt_slab_free(pool, (void *) (uintptr_t) -1);
     free(heap);
-    is_int(log_count("pt_slab_free(): pointer outside of pool"), 6,
+    is_int(tap_log_count("pt_slab_free(): pointer outside of pool"), 6,
            "foreign pointers are refused");
 
     pt_slab_free(pool, NULL);
-    is_int(log_count("pt_slab_free(): "), bad + 14,
+    is_int(tap_log_count("pt_slab_free(): "), bad + 14,
            "every bad free logged once, free(NULL) not at all");
-    is_int(log_count("[alert]"), bad + 14, "at the alert level");
+    is_int(tap_log_count("[alert]"), bad + 14, "at the alert level");
 
     /* The pool is still sound: the live blocks free cleanly. */
     a = pt_slab_alloc(pool, 24);
@@ -793,7 +767,8 @@ test_bad_free(char *mem)
     pt_slab_free(pool, r);
     pt_slab_free(pool, s);
     pt_slab_free(pool, x);
-    is_int(log_count("pt_slab_free(): "), bad + 14, "live blocks free cleanly");
+    is_int(tap_log_count("pt_slab_free(): "), bad + 14,
+           "live blocks free cleanly");
     ok(pool_is_empty(pool), "bad frees left no trace");
     ok(pool_is_one_run(pool), "and the pages are one run");
 }
@@ -954,25 +929,17 @@ test_processes(void)
 int
 main(void)
 {
-    int    fd;
     char  *mem;
 
     page = (size_t) sysconf(_SC_PAGESIZE);
 
-    fd = mkstemp(log_path);
-    if (fd < 0) {
-        printf("Bail out! mkstemp: %s\n", strerror(errno));
+    if (tap_log_open("test_slab") != 0) {
         return 1;
     }
 
     /* The first log line would refresh the cached clock that the nomem
      * rate limit test sets by hand. */
     pt_time_update();
-
-    test_log.fd = fd;
-    test_log.level = PT_LOG_DEBUG;
-    test_log.path = NULL;
-    pt_log_current = &test_log;
 
     mem = mmap(NULL, ZONE_SIZE, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -994,8 +961,7 @@ main(void)
     test_processes();
 
     munmap(mem, ZONE_SIZE);
-    close(fd);
-    unlink(log_path);
+    tap_log_close();
 
     return tap_done();
 }
