@@ -648,16 +648,21 @@ pt_var_bytes_sent(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
 }
 
 
+/* Microseconds as milliseconds with three decimals: "12.345". */
 static int
-pt_var_duration_ms(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
+pt_var_ms(pt_http_request_t *r, uint64_t us, pt_str_t *v)
 {
-    uint64_t  us;
-
-    us = pt_monotonic_usec() - r->start_usec;
     v->data = pt_psprintf(r->pool, &v->len, "%llu.%03llu",
                           (unsigned long long) (us / 1000),
                           (unsigned long long) (us % 1000));
     return v->data ? PT_OK : PT_ERROR;
+}
+
+
+static int
+pt_var_duration_ms(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
+{
+    return pt_var_ms(r, pt_monotonic_usec() - r->start_usec, v);
 }
 
 
@@ -687,10 +692,7 @@ pt_var_upstream_ms(pt_http_request_t *r, const pt_str_t *arg, pt_str_t *v)
         return PT_OK;
     }
 
-    v->data = pt_psprintf(r->pool, &v->len, "%llu.%03llu",
-                          (unsigned long long) (r->upstream_usec / 1000),
-                          (unsigned long long) (r->upstream_usec % 1000));
-    return v->data ? PT_OK : PT_ERROR;
+    return pt_var_ms(r, (uint64_t) r->upstream_usec, v);
 }
 
 
