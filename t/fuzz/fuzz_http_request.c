@@ -51,6 +51,7 @@ static const char  pt_fuzz_conf[] =
     "  - name: hello\n"
     "    match: { path: \"=/hello\", methods: [GET, POST] }\n"
     "    response_headers: { set: { X-Frame-Options: DENY } }\n"
+    "    compress: { types: [\"*/*\"], min_size: 1, level: 1 }\n"
     "    respond: { status: 200, body: \"hello ${remote_addr} ${header.X-A}"
     "\\n\" }\n"
     "  - name: users\n"
